@@ -178,7 +178,10 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
                     f"never differentiated, so pass tensors positionally, as in {name}(x, y)"
                 )
         arrays = tuple(arg.array if isinstance(arg, Tensor) else arg for arg in args)
-        out = Tensor(numpy_func(*arrays, **kwargs))
+        try:
+            out = Tensor(numpy_func(*arrays, **kwargs))
+        except ValueError as error:  # e.g. shapes that don't broadcast: say which operation
+            raise ValueError(f"{name}: {error}") from error
         if out.array.base is not None:  # a view: share the version counter of the data it views
             for arg in args:
                 if isinstance(arg, Tensor) and np.may_share_memory(out.array, arg.array):

@@ -135,7 +135,8 @@ def split_leading_imports(code: str) -> tuple[str | None, list, str]:
     rest_line = len(lines) if docstring is None else body[0].end_lineno
     for node in body[start:]:
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
-            rest_line = node.lineno - 1
+            decorators = getattr(node, "decorator_list", [])
+            rest_line = min([node.lineno] + [d.lineno for d in decorators]) - 1
             # keep comments written just above the first statement
             while rest_line > 0 and lines[rest_line - 1].lstrip().startswith("#"):
                 rest_line -= 1
