@@ -1,0 +1,239 @@
+"""The site builds strictly, shows its math without JavaScript, and loads nothing from outside.
+
+The build runs once per session into site/ (so `./dev test` leaves the site to look at).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+from tools.tangle import nav_chapters
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "site"
+ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's end-of-life banner
+
+
+def mkdocs_build(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "--site-dir", str(site_dir)],
+        cwd=config.parent, capture_output=True, text=True, env=ENV,
+    )
+
+
+@pytest.fixture(scope="session")
+def build_log() -> str:
+    result = mkdocs_build(ROOT / "mkdocs.yml", SITE)
+    log = result.stdout + result.stderr
+    if result.returncode != 0:
+        pytest.fail(f"mkdocs build --strict failed:\n{log[-6000:]}", pytrace=False)
+    return log
+
+
+def page_of(chapter: Path) -> Path:
+    """site/ page of a docs/ file (use_directory_urls: a.md -> a/index.html)."""
+    relative = chapter.relative_to(ROOT / "docs").with_suffix("")
+    return SITE / ("index.html" if relative.name == "index" else relative / "index.html")
+
+
+def html_pages() -> list[Path]:
+    return sorted(SITE.rglob("*.html"))
+
+
+class VisibleText(HTMLParser):
+    """Text a reader sees as prose: no scripts, styles, code, or KaTeX's MathML copy of the TeX."""
+
+    SKIP = {"script", "style", "code", "pre", "annotation"}
+
+    def __init__(self):
+        super().__init__()
+        self.depth = 0
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += tag in self.SKIP
+
+    def handle_endtag(self, tag):
+        self.depth -= tag in self.SKIP
+
+    def handle_data(self, data):
+        if not self.depth:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = VisibleText()
+    parser.feed(html)
+    return "".join(parser.parts)
+
+
+def has_math(chapter: Path) -> bool:
+    tokens = MarkdownIt("commonmark").use(dollarmath_plugin).parse(chapter.read_text(encoding="utf8"))
+    stack = list(tokens)
+    while stack:
+        token = stack.pop()
+        if token.type.startswith("math_"):
+            return True
+        stack.extend(token.children or [])
+    return False
+
+
+CHAPTERS = nav_chapters(ROOT)
+
+
+def test_build_has_no_warnings(build_log):
+    warnings = [line for line in build_log.splitlines() if re.match(r"WARNING\b", line)]
+    assert not warnings, "\n".join(warnings)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.name)
+def test_every_chapter_has_a_page(build_log, chapter):
+    assert page_of(chapter).is_file(), f"no page for {chapter.name}"
+
+
+@pytest.mark.parametrize("chapter", [c for c in CHAPTERS if has_math(c)], ids=lambda p: p.name)
+def test_math_is_rendered_by_katex(build_log, chapter):
+    html = page_of(chapter).read_text(encoding="utf8")
+    assert 'class="katex"' in html
+
+
+def test_no_math_left_unrendered(build_log):
+    problems = []
+    for page in html_pages():
+        html = page.read_text(encoding="utf8")
+        name = page.relative_to(SITE).as_posix()
+        if "katex-error" in html or 'class="arithmatex"' in html:
+            problems.append(f"{name}: KaTeX error or arithmatex output left")
+        text = visible_text(html)
+        for delimiter in ("\\(", "\\)", "\\[", "\\]", "$$"):
+            if delimiter in text:
+                at = text.index(delimiter)
+                problems.append(f"{name}: {delimiter!r} in the text: ...{text[max(0, at - 60):at + 60]!r}")
+    assert not problems, "\n".join(problems)
+
+
+EXTERNAL = "(?:https?:)?//"  # also protocol-relative URLs
+EXTERNAL_IN_HTML = re.compile(
+    rf"""<(?:script|img|iframe|source|audio|video|embed)\b[^>]*\ssrc\s*=\s*["']?{EXTERNAL}"""
+    rf"""|<link\b[^>]*\shref\s*=\s*["']?{EXTERNAL}"""
+    rf"""|\bimport\s*\(\s*["']{EXTERNAL}""",  # a module script's dynamic import
+    re.IGNORECASE,
+)
+EXTERNAL_IN_CSS = re.compile(rf"""url\(\s*["']?{EXTERNAL}|@import\s+["']?{EXTERNAL}""", re.IGNORECASE)
+
+
+def test_nothing_is_loaded_from_outside_the_site(build_log):
+    found = []
+    for path in [*html_pages(), *sorted(SITE.rglob("*.css"))]:
+        text = path.read_text(encoding="utf8")
+        for pattern in (EXTERNAL_IN_HTML, EXTERNAL_IN_CSS):  # CSS also sits in <style> in HTML
+            for match in pattern.finditer(text):
+                found.append(f"{path.relative_to(SITE)}: {text[match.start():match.end() + 60]!r}")
+    assert not found, "\n".join(found)
+
+
+def test_katex_css_and_fonts_are_served(build_log):
+    css = SITE / "assets" / "katex" / "katex.min.css"
+    assert css.is_file()
+    urls = re.findall(r"url\(([^)]+)\)", css.read_text(encoding="utf8"))
+    assert any(url.endswith(".woff2") for url in urls)
+    missing = [url for url in urls if not (css.parent / url.strip("'\"")).is_file()]
+    assert not missing, f"KaTeX fonts missing from the site: {missing}"
+    page = page_of(CHAPTERS[1]).read_text(encoding="utf8")
+    assert 'href="../assets/katex/katex.min.css"' in page
+    assert "katex.min.js" not in page and "katex.js" not in page, "KaTeX must not run in the browser"
+
+
+def test_assets_are_served(build_log):
+    for asset in (ROOT / "assets").rglob("*"):
+        if asset.is_file() and not asset.name.startswith("."):
+            assert (SITE / asset.relative_to(ROOT)).is_file(), asset
+    assert 'href="assets/stylesheets/extra.css"' in (SITE / "index.html").read_text(encoding="utf8")
+
+
+# --- a TeX error fails the build --------------------------------------------------------------------
+
+
+def load_katex_hook():
+    spec = importlib.util.spec_from_file_location("katex_hook", ROOT / "hooks" / "katex.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "tex, display, complaint",
+    [
+        (r"\frac{a", True, "Unexpected end of input"),  # a parse error
+        (r"\bar{x} \mathbb{R}\undefinedmacro", False, "undefinedmacro"),  # an unknown macro
+        ("x ― y", False, "Unrecognized Unicode"),  # without strict mode only a console warning
+    ],
+)
+def test_bad_tex_is_an_error_naming_the_page_and_expression(tex, display, complaint):
+    katex = load_katex_hook()
+    try:
+        with pytest.raises(katex.KatexError) as error:
+            katex.render([("x^2", False), (tex, display)], "docs/some-chapter.md")
+    finally:
+        katex._stop()
+    message = str(error.value)
+    assert "docs/some-chapter.md" in message and tex in message and complaint in message
+
+
+def test_bad_tex_fails_the_build(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Good\n\nFine: $x^2$.\n", encoding="utf8")
+    (tmp_path / "docs" / "bad.md").write_text("# Bad\n\n$$\n\\frac{a}{\n$$\n", encoding="utf8")
+    (tmp_path / "mkdocs.yml").write_text(
+        "site_name: t\n"
+        f"hooks: ['{(ROOT / 'hooks' / 'katex.py').as_posix()}']\n"
+        "markdown_extensions: [{pymdownx.arithmatex: {generic: true}}]\n",
+        encoding="utf8",
+    )
+    result = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, log
+    assert "docs/bad.md" in log and "\\frac{a}{" in log, log
+
+
+# --- notebook pages -------------------------------------------------------------------------------
+
+
+def test_notebook_page_is_executed_with_math_rendered_and_no_cdn(tmp_path):
+    """A notebook under docs/notebooks/ renders with the site's hooks (docs/ may have none yet)."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# A notebook\n\nInline $\\bar{x} < 1$, and\n\n$$\n\\frac{\\partial L}{\\partial x}\n$$"),
+        nbformat.v4.new_code_cell("import minigrad\nprint('ran', 6 * 7)"),
+    ]
+    (tmp_path / "docs" / "notebooks").mkdir(parents=True)
+    (tmp_path / "docs" / "index.md").write_text("# Home\n", encoding="utf8")
+    nbformat.write(notebook, tmp_path / "docs" / "notebooks" / "demo.ipynb")
+    (tmp_path / "mkdocs.yml").write_text(
+        "site_name: t\n"
+        "theme: {name: material, font: false}\n"  # mkdocs' own theme loads highlight.js from a CDN
+        "nav: [index.md, notebooks/demo.ipynb]\n"
+        f"hooks: ['{(ROOT / 'hooks' / 'notebooks.py').as_posix()}', '{(ROOT / 'hooks' / 'katex.py').as_posix()}']\n"
+        "plugins: [{mkdocs-jupyter: {include: ['notebooks/*.ipynb'], execute: true, allow_errors: false, cache: false}}]\n",
+        encoding="utf8",
+    )
+    result = mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
+    assert result.returncode == 0, result.stdout + result.stderr
+    html = (tmp_path / "site" / "notebooks" / "demo" / "index.html").read_text(encoding="utf8")
+    assert "ran 42" in html, "the notebook was not executed (or could not import minigrad)"
+    assert html.count('class="katex"') == 2 and "katex-display" in html
+    assert "$" not in visible_text(html).replace("$5", "")
+    assert not EXTERNAL_IN_HTML.search(html) and "cdnjs" not in html and "mathjax" not in html.lower()
