@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -29,14 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "hooks" / "katex-render.cjs"
 KATEX_DIST = ROOT / "node_modules" / "katex" / "dist"
 SITE_DIR = "assets/katex"  # where KaTeX's CSS and fonts go in the site
-SETUP_HINT = "run ./dev (or `npm ci`) to install KaTeX"
+SETUP_HINT = "run `./dev setup` (or `npm ci`) to install KaTeX"
 
 ARITHMATEX = re.compile(r'<(?P<tag>span|div) class="arithmatex">(?P<tex>.*?)</(?P=tag)>', re.DOTALL)
 # Markdown cells of a notebook, as nbconvert's lab template writes them, and the math in them.
 NOTEBOOK_MARKDOWN = re.compile(
     r'(<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown[^"]*"[^>]*>)(.*?)(</div>)', re.DOTALL
 )
-DOLLARS = re.compile(r"(?<![\\$])\$\$(?P<display>.+?)\$\$|(?<![\\$])\$(?P<inline>[^$\n]+?)\$", re.DOTALL)
+DOLLARS = re.compile(
+    r"<code\b.*?</code>"  # code is left alone: matched first, put back unchanged
+    r"|(?<![\\$])\$\$(?P<display>.+?)\$\$|(?<![\\$])\$(?P<inline>[^$\n]+?)\$",
+    re.DOTALL,
+)
 
 
 class KatexError(Exception):
@@ -111,10 +116,10 @@ def render_notebook(page_html: str, where: str) -> str:
     """Render the `$...$` and `$$...$$` of a notebook page's markdown cells."""
 
     def cell(match: re.Match) -> str:
-        matches = list(DOLLARS.finditer(match[2]))
-        items = [(html.unescape(m["display"] or m["inline"]).strip(), m["display"] is not None) for m in matches]
-        rendered = iter(render(items, where))
-        return match[1] + DOLLARS.sub(lambda m: next(rendered), match[2]) + match[3]
+        maths = [m for m in DOLLARS.finditer(match[2]) if m["display"] or m["inline"]]
+        items = [(html.unescape(m["display"] or m["inline"]).strip(), bool(m["display"])) for m in maths]
+        rendered = dict(zip((m.start() for m in maths), render(items, where)))
+        return match[1] + DOLLARS.sub(lambda m: rendered.get(m.start(), m[0]), match[2]) + match[3]
 
     return NOTEBOOK_MARKDOWN.sub(cell, page_html)
 
@@ -139,7 +144,7 @@ def on_files(files: Files, config) -> Files:
 
 
 def on_post_page(output: str, page, config) -> str:
-    where = f"docs/{page.file.src_uri}"
+    where = os.path.relpath(page.file.abs_src_path)  # e.g. docs/05-backprop.md
     try:
         if page.file.src_uri.endswith(".ipynb"):
             output = render_notebook(output, where)

@@ -135,11 +135,16 @@ def test_var_keepdim_and_correction_are_keyword_only():
         var(randn(3, 4), 0, True)
 
 
-@pytest.mark.parametrize("shape, dim, correction", [((2, 1), 1, 1), ((3,), None, 3), ((2, 2), 0, 5)])
+@pytest.mark.parametrize(
+    "shape, dim, correction", [((2, 1), 1, 1), ((3,), None, 3), ((2, 2), 0, 5)]
+)
 def test_var_with_too_few_values_for_the_correction(shape, dim, correction):
     x = randn(*shape)
     n = x.size if dim is None else shape[dim]
-    message = rf"var: with correction={correction}, a variance of n = {n} values .* would divide by n - correction = {n - correction}"
+    message = (
+        rf"var: with correction={correction}, a variance of n = {n} values .* "
+        rf"would divide by n - correction = {n - correction}"
+    )
     with pytest.raises(ValueError, match=message):
         x.var(dim, correction=correction)
 
@@ -167,7 +172,8 @@ def test_amax_without_ties_sends_the_gradient_to_the_argmax():
 
 
 def test_amax_splits_the_gradient_evenly_among_ties():
-    x = Tensor([[1.0, 5.0, 5.0, 2.0], [7.0, 7.0, 7.0, 0.0], [0.0, 1.0, 3.0, 2.0]], requires_grad=True)
+    rows = [[1.0, 5.0, 5.0, 2.0], [7.0, 7.0, 7.0, 0.0], [0.0, 1.0, 3.0, 2.0]]
+    x = Tensor(rows, requires_grad=True)
     x.amax(1, keepdim=True).backward(end_grad=np.array([[2.0], [3.0], [4.0]]))
     assert x.grad.dtype == np.float32
     assert np.allclose(x.grad.array, [[0, 1, 1, 0], [1, 1, 1, 0], [0, 0, 4, 0]])
@@ -208,7 +214,10 @@ REDUCTIONS = ["sum", "mean", "var", "amax"]
 def test_dim_out_of_range_is_an_axis_error(name, dim):
     x = randn(2, 3)
     bad = dim[1] if isinstance(dim, tuple) else dim
-    message = rf"{name}: dim {bad} is out of range for a tensor of shape \(2, 3\); use a dim from -2 to 1"
+    message = (
+        rf"{name}: dim {bad} is out of range for a tensor of shape \(2, 3\); "
+        r"use a dim from -2 to 1"
+    )
     with pytest.raises(AxisError, match=message) as caught:
         getattr(x, name)(dim)
     assert isinstance(caught.value, IndexError) and isinstance(caught.value, ValueError)
@@ -216,13 +225,15 @@ def test_dim_out_of_range_is_an_axis_error(name, dim):
 
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_dim_of_a_0d_tensor(name):
-    with pytest.raises(IndexError, match=rf"{name}: dim 0 is out of range for a tensor of shape \(\); use dim=None"):
+    message = rf"{name}: dim 0 is out of range for a tensor of shape \(\); use dim=None"
+    with pytest.raises(IndexError, match=message):
         getattr(Tensor(np.float32(1.0)), name)(0)
 
 
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_repeated_dim(name):
-    with pytest.raises(ValueError, match=rf"{name}: dim \(1, -1\) names the same axis twice \(tensor of shape \(2, 3\)\)"):
+    message = rf"{name}: dim \(1, -1\) names the same axis twice \(tensor of shape \(2, 3\)\)"
+    with pytest.raises(ValueError, match=message):
         getattr(randn(2, 3), name)((1, -1))
 
 

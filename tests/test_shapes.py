@@ -1,11 +1,21 @@
-"""Chapter 8: reshape, permute, T/mT, expand, getitem and stack: values, gradients, views, errors."""
+"""Chapter 8: reshape, permute, T, mT, expand, getitem, stack: values, gradients, views, errors."""
 
 import numpy as np
 import pytest
 from numpy.exceptions import AxisError
 
 import minigrad
-from minigrad import BACK_FUNCS, Tensor, coerce_index, expand, getitem, gradcheck, permute, reshape, stack
+from minigrad import (
+    BACK_FUNCS,
+    Tensor,
+    coerce_index,
+    expand,
+    getitem,
+    gradcheck,
+    permute,
+    reshape,
+    stack,
+)
 from minigrad.shapes import _selects_each_at_most_once, _stack, getitem_back, permute_back
 
 
@@ -62,7 +72,11 @@ def test_reshape_that_must_copy_gets_its_own_version_counter():
 
 def test_reshape_size_mismatch_error():
     x = randn(2, 3)
-    with pytest.raises(ValueError, match=r"reshape: cannot reshape a tensor of shape \(2, 3\) \(6 entries\) into shape \(4, -1\): the sizes must multiply to 6"):
+    message = (
+        r"reshape: cannot reshape a tensor of shape \(2, 3\) \(6 entries\) into shape \(4, -1\): "
+        r"the sizes must multiply to 6"
+    )
+    with pytest.raises(ValueError, match=message):
         x.reshape(4, -1)
 
 
@@ -120,14 +134,19 @@ def test_mT_swaps_the_last_two_axes():
 
 
 def test_mT_needs_two_axes():
-    with pytest.raises(ValueError, match=r"mT swaps the last two axes, but this tensor has shape \(3,\)"):
+    message = r"mT swaps the last two axes, but this tensor has shape \(3,\)"
+    with pytest.raises(ValueError, match=message):
         randn(3).mT
 
 
 @pytest.mark.parametrize("axes", [(0, 0, 1), (0, 1), (0, 1, 3), (0, 1, -4), (0, 1, 2, 3)])
 def test_permute_rejects_non_permutations(axes):
     x = randn(2, 3, 4)
-    message = rf"permute: axes \({', '.join(map(str, axes))}\) are not a permutation of the 3 axes of a tensor of shape \(2, 3, 4\)"
+    written = ", ".join(map(str, axes)) + ("," if len(axes) == 1 else "")
+    message = (
+        rf"permute: axes \({written}\) are not a permutation of the 3 axes "
+        r"of a tensor of shape \(2, 3, 4\)"
+    )
     with pytest.raises(ValueError, match=message):
         permute(x, axes)
 
@@ -179,7 +198,11 @@ def test_expand_is_a_read_only_view_sharing_the_version_counter():
 @pytest.mark.parametrize(
     "new_shape, message",
     [
-        ((4, 4), r"expand: cannot expand shape \(3, 1\) to \(4, 4\): axis 0 has size 3, and only axes of size 1 can be stretched"),
+        (
+            (4, 4),
+            r"expand: cannot expand shape \(3, 1\) to \(4, 4\): axis 0 has size 3, "
+            r"and only axes of size 1 can be stretched",
+        ),
         ((-1, 3, 1), r"expand: .* -1 means 'keep this size', but axis 0 is new; give its size"),
         ((4,), r"expand: cannot expand shape \(3, 1\) to \(4,\), which has fewer axes"),
         ((3, -2), r"expand: cannot expand \(3, 1\) to \(3, -2\): size -2 is negative"),
@@ -279,6 +302,13 @@ def test_boolean_masks():
     assert _selects_each_at_most_once((row_mask, slice(1, None)))
 
 
+def test_a_comparison_tensor_as_a_mask():
+    x = randn(4, 3, seed=9)
+    positive = x > 0  # a boolean tensor (chapter 11)
+    assert np.array_equal(x[positive].array, x.array[x.array > 0])
+    assert gradcheck(lambda x: x[positive], x)
+
+
 def test_gradient_of_indexing_keeps_float32():
     x = randn(4, 3)
     x[[0, 0, 1]].backward(end_grad=np.ones((3, 3), dtype=np.float32))
@@ -325,7 +355,11 @@ def test_empty_list_index():
 @pytest.mark.parametrize(
     "index, message",
     [
-        (4, r"getitem: cannot index a tensor of shape \(4, 3\) with \[4\]: index 4 is out of bounds for axis 0 with size 4"),
+        (
+            4,
+            r"getitem: cannot index a tensor of shape \(4, 3\) with \[4\]: "
+            r"index 4 is out of bounds for axis 0 with size 4",
+        ),
         ((slice(None), -4), r"with \[:, -4\]: index -4 is out of bounds for axis 1 with size 3"),
         ([0, 5], r"with \[\[0 5\]\]: index 5 is out of bounds"),
         ((0, 0, 0), r"with \[0, 0, 0\]: too many indices"),
@@ -414,9 +448,14 @@ def test_stack_errors():
     a = randn(2, 3)
     with pytest.raises(ValueError, match="stack needs at least one tensor, got an empty sequence"):
         stack([])
-    with pytest.raises(TypeError, match=r"stack takes a list or tuple of tensors, got Tensor; write stack\(\[a, b\]\)"):
+    message = r"stack takes a list or tuple of tensors, got Tensor; write stack\(\[a, b\]\)"
+    with pytest.raises(TypeError, match=message):
         stack(a)
-    with pytest.raises(ValueError, match=r"stack needs tensors of one shape, but position 0 has shape \(2, 3\) and position 2 has shape \(3, 2\)"):
+    message = (
+        r"stack needs tensors of one shape, but position 0 has shape \(2, 3\) "
+        r"and position 2 has shape \(3, 2\)"
+    )
+    with pytest.raises(ValueError, match=message):
         stack([a, a, randn(3, 2)])
     with pytest.raises(TypeError, match="stack: dim must be an int, got float 1.0"):
         stack([a, a], dim=1.0)
@@ -425,7 +464,10 @@ def test_stack_errors():
 @pytest.mark.parametrize("dim", [3, -4, 10])
 def test_stack_dim_out_of_range_is_an_axis_error(dim):
     a = randn(2, 3)
-    message = rf"stack: dim {dim} is out of range for stacking tensors of shape \(2, 3\) into 3 axes; use a dim from -3 to 2"
+    message = (
+        rf"stack: dim {dim} is out of range for stacking tensors of shape \(2, 3\) into 3 axes; "
+        r"use a dim from -3 to 2"
+    )
     with pytest.raises(AxisError, match=message) as caught:
         stack([a, a], dim=dim)
     assert isinstance(caught.value, IndexError) and isinstance(caught.value, ValueError)

@@ -1,0 +1,105 @@
+"""The benchmark's workload: one SGD training step of an MLP 784 -> 64 -> 64 -> 10 with ReLU and
+mean cross-entropy, in float32, written three ways: with minigrad, by hand in NumPy (the floor for
+any NumPy engine), and with PyTorch (optional). All three start from the same weights."""
+
+import numpy as np
+
+SIZES = (784, 64, 64, 10)
+LEARNING_RATE = 0.01
+
+
+def initial_weights(seed: int = 0) -> list[np.ndarray]:
+    """[W1, b1, W2, b2, W3, b3], W of shape (out, in) as in torch, uniform in +-1/sqrt(in)."""
+    rng = np.random.default_rng(seed)
+    weights = []
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        bound = 1 / np.sqrt(fan_in)
+        weights.append(rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32))
+        weights.append(rng.uniform(-bound, bound, fan_out).astype(np.float32))
+    return weights
+
+
+def batch(batch_size: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch_size, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], batch_size)
+    return x, y
+
+
+class NumpyMLP:
+    """Forward and backward written out by hand: the same arithmetic minigrad does, no graph."""
+
+    def __init__(self, weights: list[np.ndarray]) -> None:
+        self.params = [w.copy() for w in weights]
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        W1, b1, W2, b2, W3, b3 = self.params
+        n = len(y)
+        h1_pre = x @ W1.T + b1
+        h1 = np.maximum(h1_pre, 0)
+        h2_pre = h1 @ W2.T + b2
+        h2 = np.maximum(h2_pre, 0)
+        logits = h2 @ W3.T + b3
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss = -log_p[np.arange(n), y].mean()
+
+        g_logits = np.exp(log_p)
+        g_logits[np.arange(n), y] -= 1
+        g_logits *= 1 / n
+        gW3, gb3 = g_logits.T @ h2, g_logits.sum(axis=0)
+        g_h2 = (g_logits @ W3) * np.heaviside(h2_pre, 0.5)  # relu'(0) = 1/2, as in the book
+        gW2, gb2 = g_h2.T @ h1, g_h2.sum(axis=0)
+        g_h1 = (g_h2 @ W2) * np.heaviside(h1_pre, 0.5)
+        gW1, gb1 = g_h1.T @ x, g_h1.sum(axis=0)
+
+        for p, g in zip(self.params, (gW1, gb1, gW2, gb2, gW3, gb3)):
+            p -= LEARNING_RATE * g
+        self.grads = (gW1, gb1, gW2, gb2, gW3, gb3)
+        return float(loss)
+
+
+class MinigradMLP:
+    def __init__(self, weights: list[np.ndarray]) -> None:
+        import minigrad
+
+        self.mg = minigrad
+        minigrad.manual_seed(0)
+        self.model = minigrad.MLP(SIZES[0], SIZES[1], SIZES[-1])
+        for p, w in zip(self.model.parameters(), weights):
+            p.array[...] = w
+        self.params = list(self.model.parameters())
+        self.optimizer = minigrad.SGD(self.params, lr=LEARNING_RATE)
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        mg = self.mg
+        self.optimizer.zero_grad()
+        loss = mg.cross_entropy(self.model(mg.Tensor(x)), mg.Tensor(y)).mean()
+        loss.backward()
+        self.grads = tuple(p.grad.array.copy() for p in self.params)
+        self.optimizer.step()
+        return loss.item()
+
+
+class TorchMLP:
+    def __init__(self, weights: list[np.ndarray]) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = torch.nn.Sequential(
+            torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.ReLU(),
+            torch.nn.Linear(SIZES[1], SIZES[2]), torch.nn.ReLU(),
+            torch.nn.Linear(SIZES[2], SIZES[3]),
+        )
+        with torch.no_grad():
+            for p, w in zip(self.model.parameters(), weights):
+                p.copy_(torch.from_numpy(w))
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LEARNING_RATE)
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        torch = self.torch
+        self.optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(self.model(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
