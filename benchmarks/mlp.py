@@ -26,15 +26,23 @@ def batch(batch_size: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+def relu_backward(grad: np.ndarray, pre_activation: np.ndarray) -> np.ndarray:
+    """grad where pre_activation > 0, half of it where it is exactly 0 (the book's relu'(0) = 1/2)."""
+    out = grad * (pre_activation > 0)
+    ties = pre_activation == 0
+    if ties.any():
+        np.multiply(grad, 0.5, out=out, where=ties)
+    return out
+
+
 class NumpyMLP:
     """Forward and backward written out by hand: the same arithmetic minigrad does, no graph."""
 
     def __init__(self, weights: list[np.ndarray]) -> None:
         self.params = [w.copy() for w in weights]
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+    def forward(self, x: np.ndarray, y: np.ndarray) -> tuple[float, tuple]:
         W1, b1, W2, b2, W3, b3 = self.params
-        n = len(y)
         h1_pre = x @ W1.T + b1
         h1 = np.maximum(h1_pre, 0)
         h2_pre = h1 @ W2.T + b2
@@ -42,21 +50,30 @@ class NumpyMLP:
         logits = h2 @ W3.T + b3
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = -log_p[np.arange(n), y].mean()
+        loss = -log_p[np.arange(len(y)), y].mean()
+        return float(loss), (x, y, h1_pre, h1, h2_pre, h2, logits)
 
-        g_logits = np.exp(log_p)
+    def backward(self, saved: tuple) -> list[np.ndarray]:
+        x, y, h1_pre, h1, h2_pre, h2, logits = saved
+        W1, b1, W2, b2, W3, b3 = self.params
+        n = len(y)
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        g_logits = np.exp(shifted)
+        g_logits /= g_logits.sum(axis=1, keepdims=True)
         g_logits[np.arange(n), y] -= 1
         g_logits *= 1 / n
-        gW3, gb3 = g_logits.T @ h2, g_logits.sum(axis=0)
-        g_h2 = (g_logits @ W3) * np.heaviside(h2_pre, 0.5)  # relu'(0) = 1/2, as in the book
-        gW2, gb2 = g_h2.T @ h1, g_h2.sum(axis=0)
-        g_h1 = (g_h2 @ W2) * np.heaviside(h1_pre, 0.5)
-        gW1, gb1 = g_h1.T @ x, g_h1.sum(axis=0)
+        g_h2 = relu_backward(g_logits @ W3, h2_pre)
+        g_h1 = relu_backward(g_h2 @ W2, h1_pre)
+        return [g_h1.T @ x, g_h1.sum(axis=0), g_h2.T @ h1, g_h2.sum(axis=0), g_logits.T @ h2, g_logits.sum(axis=0)]
 
-        for p, g in zip(self.params, (gW1, gb1, gW2, gb2, gW3, gb3)):
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        loss, saved = self.forward(x, y)
+        for p, g in zip(self.params, self.backward(saved)):
             p -= LEARNING_RATE * g
-        self.grads = (gW1, gb1, gW2, gb2, gW3, gb3)
-        return float(loss)
+        return loss
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        return self.backward(self.forward(x, y)[1])
 
 
 class MinigradMLP:
@@ -76,9 +93,14 @@ class MinigradMLP:
         self.optimizer.zero_grad()
         loss = mg.cross_entropy(self.model(mg.Tensor(x)), mg.Tensor(y)).mean()
         loss.backward()
-        self.grads = tuple(p.grad.array.copy() for p in self.params)
         self.optimizer.step()
         return loss.item()
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        """The parameter gradients of one step's loss, without updating (for the cross-check)."""
+        self.optimizer.zero_grad()
+        self.mg.cross_entropy(self.model(self.mg.Tensor(x)), self.mg.Tensor(y)).mean().backward()
+        return [p.grad.array for p in self.params]
 
 
 class TorchMLP:

@@ -46,7 +46,7 @@ from minigrad.shapes import coerce_index, expand, getitem, permute, reshape, sta
 from minigrad.reductions import amax, mean, sum, var
 from minigrad.linalg import einsum, matmul
 from minigrad.comparisons import all, any, argmax, eq, floor, ge, gt, le, lt, ne
-from minigrad.nn import MLP, Linear, Module, Parameter, ReLU, manual_seed
+from minigrad.nn import MLP, Linear, Module, Parameter, ReLU, linear, manual_seed
 from minigrad.losses import cross_entropy, log_softmax, softmax
 from minigrad.data import DataLoader, load_digits, load_mnist, train_test_split
 from minigrad.inplace import add_, sub_, zero_

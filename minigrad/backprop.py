@@ -22,15 +22,16 @@ def backprop(end_node: Tensor, end_grad: Any = None) -> None:
     given_to_leaves: set[int] = set()
     for node in sorted_computational_graph(end_node):
         grad = grads.pop(node)  # complete now; drop it from the dictionary so it can be freed
-        if node.is_leaf:
-            if node.requires_grad:
-                _accumulate_leaf_grad(node, grad, given_to_leaves)
-            continue
         recipe = node.recipe
+        if recipe is None:  # a leaf (every node here requires grad, so this is is_leaf)
+            _accumulate_leaf_grad(node, grad, given_to_leaves)
+            continue
         _check_versions(recipe)
         for position, parent in recipe.parents.items():
             back_fn = BACK_FUNCS.get_back_func(recipe.func, position)
             parent_grad = back_fn(grad, node.array, *recipe.args, **recipe.kwargs)
+            if parent_grad.dtype != parent.array.dtype:  # e.g. float32 times a float64 constant
+                parent_grad = parent_grad.astype(parent.array.dtype)
             if parent in grads:
                 grads[parent] = grads[parent] + parent_grad
             else:
@@ -76,9 +77,7 @@ def _check_versions(recipe: Recipe) -> None:
 
 
 def _accumulate_leaf_grad(leaf: Tensor, grad: np.ndarray, given_to_leaves: set[int]) -> None:
-    if grad.dtype != leaf.dtype:
-        grad = grad.astype(leaf.dtype)
-    elif grad.base is not None or not grad.flags.writeable or id(grad) in given_to_leaves:
+    if grad.base is not None or not grad.flags.writeable or id(grad) in given_to_leaves:
         grad = grad.copy()  # a leaf's gradient must share memory with nothing else
     if leaf.grad is None:
         leaf.grad = Tensor(grad)

@@ -168,10 +168,13 @@ Tensor.__rpow__ = lambda self, other: pow(other, self)
 
 
 def _winner_share(grad_out: np.ndarray, wins: np.ndarray, ties: np.ndarray) -> np.ndarray:
-    """grad_out where `wins`, half of it where `ties`, 0 elsewhere; in grad_out's dtype."""
-    share = np.array(wins, dtype=grad_out.dtype)  # 1 and 0, already float32 for float32 gradients
-    np.copyto(share, 0.5, where=ties)  # a Python float: stays in share's dtype
-    share *= grad_out
+    """grad_out where `wins`, half of it where `ties`, 0 elsewhere; in grad_out's dtype.
+
+    All three arrays have the output's (broadcast) shape.
+    """
+    share = np.asarray(grad_out * wins)  # a boolean factor keeps grad_out's dtype; asarray: 0-d
+    if ties.any():  # ties are rare for real-valued inputs: only then pay for a second pass
+        np.multiply(grad_out, 0.5, out=share, where=ties)
     return share
 
 

@@ -7,9 +7,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from minigrad.tensor import Tensor
-from minigrad.elementwise import add, relu
-from minigrad.linalg import matmul
+from minigrad.tensor import Tensor, BACK_FUNCS, wrap_forward_fn
+from minigrad.elementwise import relu
 from minigrad.shapes import reshape
 
 
@@ -92,6 +91,38 @@ class Module:
         return "\n".join(lines)
 
 
+def _linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """x @ weight.T + bias: x (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not fit a weight of shape {weight.shape}; "
+            "the last axes must agree (in_features)"
+        )
+    y = x @ weight.T
+    if bias is not None:
+        y += bias  # y is a new array, so adding in place is safe
+    return y
+
+
+def linear_back0(grad_out: np.ndarray, out: np.ndarray, x: np.ndarray, weight: np.ndarray, bias=None) -> np.ndarray:
+    return grad_out @ weight
+
+
+def linear_back1(grad_out: np.ndarray, out: np.ndarray, x: np.ndarray, weight: np.ndarray, bias=None) -> np.ndarray:
+    rows = grad_out.reshape(-1, grad_out.shape[-1])
+    return rows.T @ x.reshape(-1, x.shape[-1])  # (out, in), the weight's own layout
+
+
+def linear_back2(grad_out: np.ndarray, out: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return grad_out.reshape(-1, grad_out.shape[-1]).sum(axis=0)
+
+
+linear = wrap_forward_fn(_linear)
+BACK_FUNCS.add_back_func(_linear, 0, linear_back0)
+BACK_FUNCS.add_back_func(_linear, 1, linear_back1)
+BACK_FUNCS.add_back_func(_linear, 2, linear_back2)
+
+
 _generator = np.random.default_rng()
 
 
@@ -122,8 +153,7 @@ class Linear(Module):
                 f"{self!r} expects inputs whose last axis has {self.in_features} features, "
                 f"got shape {x.shape}"
             )
-        y = matmul(x, self.weight.T)
-        return y if self.bias is None else add(y, self.bias)
+        return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -148,7 +178,8 @@ class MLP(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (batch, ...) with in_features numbers per example -> logits (batch, out_features)."""
-        x = reshape(x, (x.shape[0], -1))
+        if x.ndim != 2:
+            x = reshape(x, (x.shape[0], -1))  # (batch, 8, 8) images -> (batch, 64)
         x = self.relu1(self.linear1(x))
         x = self.relu2(self.linear2(x))
         return self.output(x)

@@ -34,6 +34,10 @@ class BackwardFuncLookup:
     def add_back_func(self, forward_fn: Callable, arg_position: int, back_fn: Callable) -> None:
         self.back_funcs[(forward_fn, arg_position)] = back_fn
 
+    def __contains__(self, key: tuple[Callable, int]) -> bool:
+        """(forward_fn, arg_position) in BACK_FUNCS: is a backward function registered?"""
+        return key in self.back_funcs
+
     def get_back_func(self, forward_fn: Callable, arg_position: int) -> Callable:
         back_fn = self.back_funcs.get((forward_fn, arg_position))
         if back_fn is None:
@@ -55,17 +59,24 @@ class Tensor:
     __slots__ = ("array", "_requires_grad", "grad", "recipe", "_version", "__weakref__")
     __array_ufunc__ = None  # numpy ufuncs must not unwrap tensors; ndarray <op> Tensor defers to us
 
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise TypeError(
+            "NumPy functions don't take tensors (the result would not be in the graph); "
+            "use minigrad's operation, or t.array / t.numpy() for the raw data"
+        )
+
     def __init__(self, array: Any, requires_grad: bool = False) -> None:
         if isinstance(array, Tensor):
             raise TypeError("Tensor() takes array data, not a Tensor; use t.array or t.detach()")
         array = np.asarray(array)
-        if array.dtype == np.float64 and not is_float64_kept():
+        if array.dtype.char == "d" and not is_float64_kept():  # "d": float64
             array = array.astype(np.float32)
-        elif array.dtype == object:
+        elif array.dtype.char == "O":
             raise TypeError(f"Tensor() needs numeric data, got {type(array.flat[0]).__name__} objects")
         self.array: np.ndarray = array
         self._requires_grad = False
-        self.requires_grad = requires_grad
+        if requires_grad:
+            self.requires_grad = True  # through the property, which checks the dtype
         self.grad: "Tensor | None" = None
         self.recipe: "Recipe | None" = None
         self._version = [0]  # a one-element list, so that views can share one counter
@@ -171,35 +182,44 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
     name = getattr(numpy_func, "__name__", "wrapped function").lstrip("_")
 
     def tensor_func(*args: Any, **kwargs: Any) -> Tensor:
-        for key, value in kwargs.items():
-            if isinstance(value, Tensor):
-                raise TypeError(
-                    f"{name}() got a Tensor for keyword argument {key!r}: keyword arguments are "
-                    f"never differentiated, so pass tensors positionally, as in {name}(x, y)"
-                )
-        arrays = tuple(arg.array if isinstance(arg, Tensor) else arg for arg in args)
+        if kwargs:
+            _refuse_tensor_kwargs(name, kwargs)
+        arrays, parents, versions = [], {}, []
+        for position, arg in enumerate(args):
+            if isinstance(arg, Tensor):
+                arrays.append(arg.array)
+                versions.append((arg, arg._version[0]))
+                if arg._requires_grad:
+                    parents[position] = arg
+            else:
+                arrays.append(arg)
         try:
             out = Tensor(numpy_func(*arrays, **kwargs))
         except ValueError as error:  # e.g. shapes that don't broadcast: say which operation
-            raise ValueError(f"{name}: {error}") from error
+            raise type(error)(f"{name}: {error}") from error
         if out.array.base is not None:  # a view: share the version counter of the data it views
-            for arg in args:
-                if isinstance(arg, Tensor) and np.may_share_memory(out.array, arg.array):
-                    out._version = arg._version
-                    break
-        if not (is_differentiable and is_grad_enabled()):
-            return out
-        parents = {
-            position: arg
-            for position, arg in enumerate(args)
-            if isinstance(arg, Tensor) and arg._requires_grad
-        }
-        if parents:
+            _share_version_with_viewed_input(out, args)
+        if parents and is_differentiable and out.array.dtype.kind == "f" and is_grad_enabled():
             out._requires_grad = True
-            saved = tuple((arg, arg._version[0]) for arg in args if isinstance(arg, Tensor))
-            out.recipe = Recipe(numpy_func, arrays, kwargs, parents, saved)
+            out.recipe = Recipe(numpy_func, tuple(arrays), kwargs, parents, tuple(versions))
         return out
 
     tensor_func.__name__ = tensor_func.__qualname__ = name
     tensor_func.__doc__ = f"{name} on tensors (wraps {getattr(numpy_func, '__name__', numpy_func)})."
     return tensor_func
+
+
+def _refuse_tensor_kwargs(name: str, kwargs: dict) -> None:
+    for key, value in kwargs.items():
+        if isinstance(value, Tensor):
+            raise TypeError(
+                f"{name}() got a Tensor for keyword argument {key!r}: keyword arguments are "
+                f"never differentiated, so pass tensors positionally, as in {name}(x, y)"
+            )
+
+
+def _share_version_with_viewed_input(out: Tensor, args: tuple) -> None:
+    for arg in args:
+        if isinstance(arg, Tensor) and np.may_share_memory(out.array, arg.array):
+            out._version = arg._version
+            return

@@ -170,9 +170,15 @@ def test_backward_from_a_non_differentiable_result_is_an_error():
 
 def test_without_the_switch_the_backward_pass_finds_no_backward_function():
     x = Tensor([0.5, 1.5], requires_grad=True)
+    floor = wrap_forward_fn(np.floor)
+    with pytest.raises(NotImplementedError, match="no backward function for argument 0 of floor"):
+        (floor(x) * x).backward(end_grad=np.ones(2))
+
+
+def test_results_that_are_not_floating_point_never_record_a_recipe():
+    x = Tensor([0.5, 1.5], requires_grad=True)
     equal = wrap_forward_fn(np.equal)
-    with pytest.raises(NotImplementedError, match="no backward function for argument 0 of equal"):
-        (equal(x, 0.5) * x).backward(end_grad=np.ones(2))
+    assert equal(x, 0.5).recipe is None and not equal(x, 0.5).requires_grad
 
 
 def test_non_differentiable_results_are_constants_even_when_recording_is_on():

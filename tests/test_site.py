@@ -13,6 +13,7 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import nbformat
 import pytest
 from markdown_it import MarkdownIt
 from mdit_py_plugins.dollarmath import dollarmath_plugin
@@ -211,8 +212,6 @@ def test_bad_tex_fails_the_build(tmp_path):
 
 def test_notebook_page_is_executed_with_math_rendered_and_no_cdn(tmp_path):
     """A notebook under docs/notebooks/ renders with the site's hooks (docs/ may have none yet)."""
-    import nbformat
-
     notebook = nbformat.v4.new_notebook()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     notebook.cells = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -9,8 +10,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from markdown_it import MarkdownIt
 from mdit_py_plugins.admon import admon_plugin
+from mkdocs.exceptions import PluginError
 
 from tools import tangle
 
@@ -102,3 +105,21 @@ def test_pytest_collects_every_python_block():
         f"missing --markdown-docs-syntax=superfences?)\ncollected: {dict(collected)}\n"
         f"in the chapters: {dict(expected)}"
     )
+
+
+def test_site_hook_tangles_on_serve_and_refuses_drift_on_build(monkeypatch):
+    """hooks/tangle.py: `mkdocs serve` rewrites minigrad/; `mkdocs build` fails on a diff."""
+    spec = importlib.util.spec_from_file_location("tangle_hook", ROOT / "hooks" / "tangle.py")
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    written = []
+    monkeypatch.setattr(hook.tangle, "write", lambda root: written.append(root) or [])
+    monkeypatch.setattr(hook.tangle, "drift", lambda root: "-a line edited by hand\n")
+
+    hook.on_startup(command="serve", dirty=False)
+    hook.on_pre_build(config=None)
+    assert written == [ROOT]
+
+    hook.on_startup(command="build", dirty=False)
+    with pytest.raises(PluginError, match="(?s)differs from the chapters.*-a line edited by hand"):
+        hook.on_pre_build(config=None)

@@ -1,0 +1,289 @@
+"""Benchmark minigrad against the same MLP written by hand in NumPy (and PyTorch, if installed).
+
+    python benchmarks/bench.py                 # full run, writes benchmarks/results/latest.json
+    python benchmarks/bench.py --quick         # fewer repetitions, for a smoke test
+
+Everything runs in one process with the same BLAS thread count. Engines are interleaved step by
+step (the order rotates), so that drift of this shared machine hits them alike; tables show
+medians with the interquartile range, and ratios of medians taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import ablations  # noqa: E402
+import minigrad  # noqa: E402
+from mlp import LEARNING_RATE, MinigradMLP, NumpyMLP, TorchMLP, batch, initial_weights  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def summary(seconds: list[float], scale: float = 1e3) -> dict:
+    """Median and quartiles, in milliseconds by default."""
+    q1, median, q3 = np.percentile(np.array(seconds) * scale, [25, 50, 75])
+    return {"median": float(median), "q1": float(q1), "q3": float(q3), "n": len(seconds)}
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def environment() -> dict:
+    from threadpoolctl import threadpool_info
+
+    blas = [
+        {k: info.get(k) for k in ("internal_api", "version", "num_threads", "architecture")}
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    env = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "blas": blas,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "torch": None,
+    }
+    if torch_available():
+        import torch
+
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+    return env
+
+
+def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: int) -> dict:
+    """Per-step times of each engine, interleaved: step i runs every engine, order rotated."""
+    names = list(engines)
+    times = {name: [] for name in names}
+    for i in range(warmup + steps):
+        order = names[i % len(names):] + names[: i % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            engines[name].step(x, y)
+            elapsed = time.perf_counter() - start
+            if i >= warmup:
+                times[name].append(elapsed)
+    return times
+
+
+def mlp_table(batch_sizes: list[int], steps: int, warmup: int) -> list[dict]:
+    weights = initial_weights()
+    rows = []
+    for batch_size in batch_sizes:
+        x, y = batch(batch_size)
+        engines = {"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}
+        if torch_available():
+            engines["torch"] = TorchMLP(weights)
+        # Same starting weights, same data: the gradients must agree before any timing counts.
+        reference = NumpyMLP(weights).gradients(x, y)
+        for got, want in zip(MinigradMLP(weights).gradients(x, y), reference):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+        n = steps if batch_size <= 128 else max(steps // 4, 30)
+        times = time_steps(engines, x, y, n, warmup)
+        row = {"batch": batch_size, **{name: summary(t) for name, t in times.items()}}
+        for name in engines:
+            if name != "numpy":
+                row[f"{name}_ratio"] = row[name]["median"] / row["numpy"]["median"]
+        rows.append(row)
+    return rows
+
+
+def per_op_overhead(chain: int, repeats: int) -> dict:
+    """Microseconds per `y = y + x` on 1-element tensors, forward + backward, chain of `chain`."""
+
+    def minigrad_run() -> float:
+        x = minigrad.Tensor(np.ones(1, np.float32), requires_grad=True)
+        y = minigrad.Tensor(np.ones(1, np.float32), requires_grad=True)
+        start = time.perf_counter()
+        for _ in range(chain):
+            y = y + x
+        y.backward()
+        return time.perf_counter() - start
+
+    def numpy_run() -> float:
+        x, y = np.ones(1, np.float32), np.ones(1, np.float32)
+        start = time.perf_counter()
+        for _ in range(chain):
+            y = y + x
+        return time.perf_counter() - start
+
+    runs = {"minigrad": minigrad_run, "numpy forward only": numpy_run}
+    if torch_available():
+        import torch
+
+        def torch_run() -> float:
+            x = torch.ones(1, requires_grad=True)
+            y = torch.ones(1, requires_grad=True)
+            start = time.perf_counter()
+            for _ in range(chain):
+                y = y + x
+            y.backward()
+            return time.perf_counter() - start
+
+        runs["torch"] = torch_run
+    times = {name: [] for name in runs}
+    for i in range(repeats):
+        for name in list(runs)[i % len(runs):] + list(runs)[: i % len(runs)]:
+            gc.collect()
+            times[name].append(runs[name]() / chain)
+    result = {name: summary(t, scale=1e6) for name, t in times.items()}
+    if "torch" in result:
+        result["minigrad_over_torch"] = result["minigrad"]["median"] / result["torch"]["median"]
+    return result
+
+
+def deep_chain(sizes: list[int], repeats: int) -> list[dict]:
+    """Forward and backward time of a chain of n additions, to show time linear in n."""
+    rows = []
+    for n in sizes:
+        forward, backward = [], []
+        for _ in range(repeats):
+            x = minigrad.Tensor(np.ones(1, np.float32), requires_grad=True)
+            y = x
+            start = time.perf_counter()
+            for _ in range(n):
+                y = y + x
+            middle = time.perf_counter()
+            y.backward()
+            forward.append(middle - start)
+            backward.append(time.perf_counter() - middle)
+            del y
+            gc.collect()
+        rows.append({"nodes": n, "forward_s": summary(forward, 1), "backward_s": summary(backward, 1),
+                     "backward_us_per_node": summary(backward, 1e6 / n)})
+    return rows
+
+
+def backward_memory(batch_size: int) -> dict:
+    """Peak bytes allocated while one backward pass runs (tracemalloc sees NumPy's buffers)."""
+    weights = initial_weights()
+    x, y = batch(batch_size)
+    engine = MinigradMLP(weights)
+    loss = minigrad.cross_entropy(engine.model(minigrad.Tensor(x)), minigrad.Tensor(y)).mean()
+    gc.collect()
+    tracemalloc.start()
+    loss.backward()
+    _, minigrad_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    manual = NumpyMLP(weights)
+    saved = manual.forward(x, y)[1]
+    gc.collect()
+    tracemalloc.start()
+    manual.backward(saved)
+    _, numpy_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    parameter_bytes = sum(w.nbytes for w in weights)
+    return {"batch": batch_size, "minigrad_peak_bytes": minigrad_peak, "numpy_peak_bytes": numpy_peak,
+            "parameter_bytes": parameter_bytes}
+
+
+def losses_table(batch_size: int, steps: int, warmup: int) -> list[dict]:
+    """Each known loss put back into the engine, timed against the engine as built and the floor."""
+    weights = initial_weights()
+    x, y = batch(batch_size)
+    rows = []
+    for loss in ablations.LOSSES:
+        engines = {"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}
+        with loss.applied():
+            engines["with the loss"] = loss.engine(weights)
+        times = time_steps({name: ablations.Scoped(engine, loss if name == "with the loss" else None)
+                            for name, engine in engines.items()}, x, y, steps, warmup)
+        medians = {name: statistics.median(t) for name, t in times.items()}
+        rows.append({
+            "loss": loss.name,
+            "batch": batch_size,
+            "as_built_ratio": medians["minigrad"] / medians["numpy"],
+            "with_loss_ratio": medians["with the loss"] / medians["numpy"],
+            "as_built": summary(times["minigrad"]),
+            "with_loss": summary(times["with the loss"]),
+            "numpy": summary(times["numpy"]),
+        })
+    return rows
+
+
+def print_tables(results: dict) -> None:
+    env = results["environment"]
+    threads = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads)" for b in env["blas"])
+    print(f"Python {env['python']}, NumPy {env['numpy']}, BLAS: {threads}, torch: {env['torch'] or 'not installed'}")
+    print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}\n")
+    print("MLP 784-64-64-10 training step (ms, median [q1-q3]); ratio = median / NumPy's median")
+    header = f"{'batch':>6} {'numpy':>20} {'minigrad':>20} {'ratio':>6}"
+    has_torch = "torch" in results["mlp"][0]
+    if has_torch:
+        header += f" {'torch':>20} {'ratio':>6}"
+    print(header)
+    for row in results["mlp"]:
+        cells = [f"{row['batch']:>6}"]
+        for name in ["numpy", "minigrad"] + (["torch"] if has_torch else []):
+            s = row[name]
+            cells.append(f"{s['median']:8.3f} [{s['q1']:.3f}-{s['q3']:.3f}]".rjust(20))
+            if name != "numpy":
+                cells.append(f"{row[name + '_ratio']:6.2f}")
+        print(" ".join(cells))
+    per_op = results["per_op"]
+    print("\nPer-op overhead: chain of y = y + x on 1-element tensors, forward + backward (us/op)")
+    for name, s in per_op.items():
+        if isinstance(s, dict):
+            print(f"  {name:>20}: {s['median']:6.2f} [{s['q1']:.2f}-{s['q3']:.2f}]")
+    if "minigrad_over_torch" in per_op:
+        print(f"  minigrad / torch: {per_op['minigrad_over_torch']:.2f}")
+    print("\nDeep chains (y = y + x repeated n times)")
+    for row in results["deep_chain"]:
+        print(f"  n={row['nodes']:>7}: forward {row['forward_s']['median']:.3f} s, backward "
+              f"{row['backward_s']['median']:.3f} s ({row['backward_us_per_node']['median']:.2f} us/node)")
+    memory = results["memory"]
+    print(f"\nPeak memory of one backward pass, batch {memory['batch']}: minigrad "
+          f"{memory['minigrad_peak_bytes'] / 2**20:.2f} MiB, NumPy by hand {memory['numpy_peak_bytes'] / 2**20:.2f} MiB "
+          f"(parameters: {memory['parameter_bytes'] / 2**20:.2f} MiB)")
+    print("\nKnown losses, put back one at a time (step time / NumPy step time)")
+    for row in results["losses"]:
+        print(f"  batch {row['batch']:>4} {row['loss']:<48} as built {row['as_built_ratio']:5.2f}   "
+              f"with the loss {row['with_loss_ratio']:5.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args(argv)
+    steps, warmup, repeats = (30, 5, 5) if args.quick else (200, 20, 30)
+    results = {
+        "environment": environment(),
+        "settings": {"steps": steps, "warmup": warmup, "repeats": repeats, "lr": LEARNING_RATE},
+        "mlp": mlp_table([1, 32, 128, 1024], steps, warmup),
+        "per_op": per_op_overhead(1000, repeats),
+        "deep_chain": deep_chain([10_000, 100_000], 3),
+        "memory": backward_memory(1024),
+        "losses": losses_table(128, steps, warmup),
+    }
+    print_tables(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
