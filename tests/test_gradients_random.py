@@ -704,6 +704,27 @@ def test_einsum(data):
     )
 
 
+@RANDOM
+@given(data=st.data())
+def test_linear(data):
+    """linear(x, weight, bias) = x @ weight.T + bias, the fused layer of chapter 12, for inputs with
+    0-2 batch axes, with and without bias, and with some arguments constant."""
+    in_features, out_features = data.draw(st.integers(1, MAX_SIDE)), data.draw(st.integers(1, MAX_SIDE))
+    batch = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=MAX_SIDE), label="batch shape")
+    x = data.draw(arrays(batch + (in_features,)), label="x")
+    w = data.draw(arrays((out_features, in_features)), label="weight")
+    b = data.draw(arrays((out_features,)), label="bias")
+    form = data.draw(st.sampled_from(["all three", "no bias", "x constant", "weight constant"]))
+    if form == "all three":
+        check_op(mg.linear, lambda x, w, b: x @ w.T + b, [x, w, b], end_grad_from(data))
+    elif form == "no bias":
+        check_op(mg.linear, lambda x, w: x @ w.T, [x, w], end_grad_from(data))
+    elif form == "x constant":
+        check_op(lambda w, b: mg.linear(Tensor(x), w, b), lambda w, b: x @ w.T + b, [w, b], end_grad_from(data))
+    else:
+        check_op(lambda x, b: mg.linear(x, Tensor(w), b), lambda x, b: x @ w.T + b, [x, b], end_grad_from(data))
+
+
 # --- softmax and cross-entropy -------------------------------------------------------------------------
 
 
@@ -986,6 +1007,23 @@ def test_minigrad_gradcheck_agrees(data):
         return mg.log_softmax(z.reshape(-1), dim=0) * z.sum()
 
     assert mg.gradcheck(fn, x, y, seed=seed)
+
+
+# Every forward function with a registered backward function must be exercised above. A new
+# differentiable operation makes this test fail until it gets a randomized test and an entry here.
+COVERED = {
+    "negative", "exp", "log", "tanh", "sqrt", "add", "subtract", "multiply", "divide",
+    "true_divide", "maximum", "minimum", "power", "_reshape", "_permute", "_expand", "_getitem",
+    "_stack", "_sum", "_mean", "_var", "_amax", "_matmul", "einsum", "_log_softmax",
+    "_cross_entropy", "_linear",
+}
+
+
+def test_every_differentiable_operation_has_a_randomized_test():
+    mg.stack([Tensor([1.0], requires_grad=True)])  # stack and einsum register their backward
+    mg.einsum("i->i", Tensor([1.0], requires_grad=True))  # functions on first use
+    registered = {getattr(func, "__name__", repr(func)) for func, _ in mg.BACK_FUNCS.back_funcs}
+    assert registered - COVERED == set(), "operations without a randomized gradient test"
 
 
 # --- empty arrays ----------------------------------------------------------------------------------
