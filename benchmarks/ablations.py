@@ -56,7 +56,7 @@ class _InputGradMLP(MinigradMLP):
     def step(self, x, y):
         mg = self.mg
         self.optimizer.zero_grad()
-        loss = mg.cross_entropy(self.model(mg.Tensor(x, requires_grad=True)), mg.Tensor(y)).mean()
+        loss = mg.cross_entropy(self.model(mg.Tensor(x, requires_grad=True)), mg.Tensor(y), reduction="mean")
         loss.backward()
         self.optimizer.step()
         return loss.item()

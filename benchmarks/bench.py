@@ -21,7 +21,12 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
+# PyTorch's OpenMP threads spin after each parallel region by default, and OpenBLAS's threads do
+# too: interleaved in one process on a small machine, each library's spinning threads steal the
+# cores the other needs (steps of 50 ms instead of 0.3). Idle threads must sleep. Set before import.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -62,6 +67,7 @@ def environment() -> dict:
         "cpus": os.cpu_count(),
         "blas": blas,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
         "torch": None,
     }
     if torch_available():
@@ -180,7 +186,7 @@ def backward_memory(batch_size: int) -> dict:
     weights = initial_weights()
     x, y = batch(batch_size)
     engine = MinigradMLP(weights)
-    loss = minigrad.cross_entropy(engine.model(minigrad.Tensor(x)), minigrad.Tensor(y)).mean()
+    loss = minigrad.cross_entropy(engine.model(minigrad.Tensor(x)), minigrad.Tensor(y), reduction="mean")
     gc.collect()
     tracemalloc.start()
     loss.backward()

@@ -91,7 +91,7 @@ class MinigradMLP:
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
         mg = self.mg
         self.optimizer.zero_grad()
-        loss = mg.cross_entropy(self.model(mg.Tensor(x)), mg.Tensor(y)).mean()
+        loss = mg.cross_entropy(self.model(mg.Tensor(x)), mg.Tensor(y), reduction="mean")
         loss.backward()
         self.optimizer.step()
         return loss.item()
@@ -99,7 +99,7 @@ class MinigradMLP:
     def gradients(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
         """The parameter gradients of one step's loss, without updating (for the cross-check)."""
         self.optimizer.zero_grad()
-        self.mg.cross_entropy(self.model(self.mg.Tensor(x)), self.mg.Tensor(y)).mean().backward()
+        self.mg.cross_entropy(self.model(self.mg.Tensor(x)), self.mg.Tensor(y), reduction="mean").backward()
         return [p.grad.array for p in self.params]
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from minigrad.graph import sorted_computational_graph
 from minigrad.tensor import BACK_FUNCS, Recipe, Tensor
+from minigrad.modes import keep_float64
 
 
 # --- docs/05-backprop.md ---
@@ -26,16 +27,18 @@ def backprop(end_node: Tensor, end_grad: Any = None) -> None:
         if recipe is None:  # a leaf (every node here requires grad, so this is is_leaf)
             _accumulate_leaf_grad(node, grad, given_to_leaves)
             continue
-        _check_versions(recipe)
+        if node._version[0] != recipe.out_version:
+            _modified_in_place(recipe, node, recipe.out_version, is_result=True)
+        for saved, version in recipe.saved_versions:
+            if saved._version[0] != version:
+                _modified_in_place(recipe, saved, version)
         for position, parent in recipe.parents.items():
             back_fn = BACK_FUNCS.get_back_func(recipe.func, position)
             parent_grad = back_fn(grad, node.array, *recipe.args, **recipe.kwargs)
             if parent_grad.dtype != parent.array.dtype:  # e.g. float32 times a float64 constant
                 parent_grad = parent_grad.astype(parent.array.dtype)
-            if parent in grads:
-                grads[parent] = grads[parent] + parent_grad
-            else:
-                grads[parent] = parent_grad
+            earlier = grads.get(parent)
+            grads[parent] = parent_grad if earlier is None else earlier + parent_grad
 
 
 Tensor.backward = backprop
@@ -61,26 +64,33 @@ def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
             f"end_grad has shape {end_grad_array.shape} but the tensor has shape {end_node.shape}; "
             "they must be equal"
         )
+    if end_grad_array.dtype.kind not in "biuf":
+        raise TypeError(f"end_grad must hold numbers, got an array of dtype {end_grad_array.dtype}")
     return end_grad_array.astype(end_node.dtype, copy=True)  # never write into the caller's array
 
 
-def _check_versions(recipe: Recipe) -> None:
-    for saved, version in recipe.saved_versions:
-        if saved._version[0] != version:
-            name = getattr(recipe.func, "__name__", "an operation").lstrip("_")
-            raise RuntimeError(
-                f"a tensor of shape {saved.shape} that {name} saved for the backward pass was "
-                f"modified in place after {name} used it (version {version}, now "
-                f"{saved._version[0]}), so its gradient would be wrong. Change tensors in place "
-                "before using them, or use an out-of-place operation such as x = x + y"
-            )
+def _modified_in_place(recipe: Recipe, tensor: Tensor, version: int, is_result: bool = False) -> None:
+    name = getattr(recipe.func, "__name__", "an operation").lstrip("_")
+    if is_result:
+        what, after = f"the result of {name}, a tensor of shape {tensor.shape},", "it was computed"
+    else:
+        what, after = f"a tensor of shape {tensor.shape} that {name} saved for the backward pass", f"{name} used it"
+    raise RuntimeError(
+        f"{what} was modified in place after {after} (version {version}, "
+        f"now {tensor._version[0]}), so the gradient through it would be wrong. Change tensors in "
+        "place before using them, or use an out-of-place operation such as x = x + y"
+    )
 
 
 def _accumulate_leaf_grad(leaf: Tensor, grad: np.ndarray, given_to_leaves: set[int]) -> None:
     if grad.base is not None or not grad.flags.writeable or id(grad) in given_to_leaves:
         grad = grad.copy()  # a leaf's gradient must share memory with nothing else
     if leaf.grad is None:
-        leaf.grad = Tensor(grad)
+        if grad.dtype == np.float64:  # a float64 leaf keeps a float64 gradient: Tensor() would narrow it
+            with keep_float64():
+                leaf.grad = Tensor(grad)
+        else:
+            leaf.grad = Tensor(grad)
         given_to_leaves.add(id(grad))
     else:
         leaf.grad.array += grad

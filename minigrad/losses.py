@@ -41,26 +41,48 @@ def _check_targets(logits: np.ndarray, targets: np.ndarray) -> None:
             f"cross_entropy: {logits.shape[0]} rows of logits but targets of shape {targets.shape}; "
             f"expected targets of shape ({logits.shape[0]},)"
         )
-    if targets.size and (targets.min() < 0 or targets.max() >= logits.shape[1]):
+    if targets.size and (np.minimum.reduce(targets) < 0 or np.maximum.reduce(targets) >= logits.shape[1]):
         bad = targets[(targets < 0) | (targets >= logits.shape[1])][0]
         raise IndexError(f"cross_entropy: target {bad} is not a class index in [0, {logits.shape[1]})")
 
 
-def _cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _cross_entropy(logits: np.ndarray, targets: np.ndarray, reduction: str = "none") -> np.ndarray:
     targets = np.asarray(targets)
     _check_targets(logits, targets)
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     log_p = _log_softmax(logits, dim=1)
-    return -log_p[np.arange(len(targets)), targets]
+    losses = -log_p[np.arange(len(targets)), targets]
+    if reduction == "none":
+        return losses
+    return losses.mean() if reduction == "mean" else losses.sum()
 
 
-def cross_entropy_back(grad_out: np.ndarray, out: np.ndarray, logits: np.ndarray, targets) -> np.ndarray:
-    """(softmax(logits) - one_hot(targets)) * grad_out[:, None]: shape (batch, classes)."""
-    grad = np.exp(_log_softmax(logits, dim=1))
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """softmax along axis 1, as a new array; shifted by the row max like log-softmax."""
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def cross_entropy_back(grad_out: np.ndarray, out: np.ndarray, logits: np.ndarray, targets,
+                       reduction: str = "none") -> np.ndarray:
+    """(softmax(logits) - one_hot(targets)) times each example's incoming gradient: (batch, classes)."""
+    grad = _softmax(logits)
     grad[np.arange(len(grad)), np.asarray(targets)] -= 1
-    grad *= grad_out[:, None]
+    if reduction == "none":
+        grad *= grad_out[:, None]
+    else:  # one scalar gradient for the whole batch, divided by its size for the mean
+        grad *= grad_out / len(grad) if reduction == "mean" else grad_out
     return grad
 
 
 cross_entropy = wrap_forward_fn(_cross_entropy)
-cross_entropy.__doc__ = "Per-example loss -log softmax(logits)[i, targets[i]]; logits (B, C), targets (B,) ints."
+cross_entropy.__doc__ = (
+    "cross_entropy(logits, targets, reduction='none'): -log softmax(logits)[i, targets[i]] per example; "
+    "logits (B, C), targets (B,) class indices; reduction='mean' or 'sum' gives one number."
+)
 BACK_FUNCS.add_back_func(_cross_entropy, 0, cross_entropy_back)

@@ -108,13 +108,17 @@ def linear_back0(grad_out: np.ndarray, out: np.ndarray, x: np.ndarray, weight: n
     return grad_out @ weight
 
 
+def _rows(a: np.ndarray) -> np.ndarray:
+    """a as a matrix of rows: (..., n) -> (batch, n); a batch of vectors is already one."""
+    return a if a.ndim == 2 else a.reshape(-1, a.shape[-1])
+
+
 def linear_back1(grad_out: np.ndarray, out: np.ndarray, x: np.ndarray, weight: np.ndarray, bias=None) -> np.ndarray:
-    rows = grad_out.reshape(-1, grad_out.shape[-1])
-    return rows.T @ x.reshape(-1, x.shape[-1])  # (out, in), the weight's own layout
+    return _rows(grad_out).T @ _rows(x)  # (out, in), the weight's own layout
 
 
 def linear_back2(grad_out: np.ndarray, out: np.ndarray, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    return grad_out.reshape(-1, grad_out.shape[-1]).sum(axis=0)
+    return _rows(grad_out).sum(axis=0)
 
 
 linear = wrap_forward_fn(_linear)

@@ -23,6 +23,7 @@ class Recipe(NamedTuple):
     kwargs: dict  # never differentiated
     parents: dict  # argument position -> Tensor that requires grad
     saved_versions: tuple = ()  # (tensor, its version when the recipe was made), per tensor argument
+    out_version: int = 0  # the version of the result itself when it was made
 
 
 class BackwardFuncLookup:
@@ -65,14 +66,20 @@ class Tensor:
             "use minigrad's operation, or t.array / t.numpy() for the raw data"
         )
 
+    def __array_function__(self, func: Callable, types: Any, args: Any, kwargs: Any) -> Any:
+        raise TypeError(
+            f"NumPy functions don't take tensors (np.{func.__name__}'s result would not be in the "
+            "graph); use minigrad's operation of that name, or t.array / t.numpy() for the raw data"
+        )
+
     def __init__(self, array: Any, requires_grad: bool = False) -> None:
         if isinstance(array, Tensor):
             raise TypeError("Tensor() takes array data, not a Tensor; use t.array or t.detach()")
         array = np.asarray(array)
         if array.dtype.char == "d" and not is_float64_kept():  # "d": float64
             array = array.astype(np.float32)
-        elif array.dtype.char == "O":
-            raise TypeError(f"Tensor() needs numeric data, got {type(array.flat[0]).__name__} objects")
+        elif array.dtype.kind not in "biuf":  # booleans, integers, floats
+            raise TypeError(f"Tensor() needs numbers or booleans, got an array of dtype {array.dtype}")
         self.array: np.ndarray = array
         self._requires_grad = False
         if requires_grad:
@@ -195,13 +202,13 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
                 arrays.append(arg)
         try:
             out = Tensor(numpy_func(*arrays, **kwargs))
-        except ValueError as error:  # e.g. shapes that don't broadcast: say which operation
-            raise type(error)(f"{name}: {error}") from error
+        except (ValueError, TypeError) as error:  # e.g. shapes that don't broadcast
+            raise _naming(name, error) from error
         if out.array.base is not None:  # a view: share the version counter of the data it views
             _share_version_with_viewed_input(out, args)
         if parents and is_differentiable and out.array.dtype.kind == "f" and is_grad_enabled():
             out._requires_grad = True
-            out.recipe = Recipe(numpy_func, tuple(arrays), kwargs, parents, tuple(versions))
+            out.recipe = Recipe(numpy_func, tuple(arrays), kwargs, parents, tuple(versions), out._version[0])
         return out
 
     tensor_func.__name__ = tensor_func.__qualname__ = name
@@ -216,6 +223,16 @@ def _refuse_tensor_kwargs(name: str, kwargs: dict) -> None:
                 f"{name}() got a Tensor for keyword argument {key!r}: keyword arguments are "
                 f"never differentiated, so pass tensors positionally, as in {name}(x, y)"
             )
+
+
+def _naming(name: str, error: Exception) -> Exception:
+    """The same kind of error, with the operation's name in front (once)."""
+    message = str(error)
+    if message.startswith(name):
+        return error
+    if isinstance(error, ValueError):  # keeps subclasses such as NumPy's AxisError (also an IndexError)
+        return type(error)(f"{name}: {message}")
+    return TypeError(f"{name}: {message}")
 
 
 def _share_version_with_viewed_input(out: Tensor, args: tuple) -> None:

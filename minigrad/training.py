@@ -18,7 +18,7 @@ def train_epoch(model: Module, loader: Iterable[tuple[Tensor, Tensor]], optimize
     total_loss, count = 0.0, 0
     for images, labels in loader:
         optimizer.zero_grad()
-        loss = cross_entropy(model(images), labels).mean()
+        loss = cross_entropy(model(images), labels, reduction="mean")
         loss.backward()
         optimizer.step()
         total_loss += loss.item() * len(labels)
@@ -32,7 +32,7 @@ def evaluate(model: Module, loader: Iterable[tuple[Tensor, Tensor]]) -> tuple[fl
     with NoGrad():
         for images, labels in loader:
             logits = model(images)
-            total_loss += cross_entropy(logits, labels).sum().item()
+            total_loss += cross_entropy(logits, labels, reduction="sum").item()
             correct += (logits.argmax(dim=1) == labels).sum().item()
             count += len(labels)
     return total_loss / count, correct / count

@@ -18,7 +18,8 @@ positive inputs, denominators are at least 0.5 away from 0); the book's tie conv
 split evenly between tied entries, is checked by the deterministic tests at the end of this file.
 
 All tests use `RANDOM` below: 200 examples each, derandomized (CI sees the same examples every
-run) and without Hypothesis' example database.
+run) and without Hypothesis' example database. Two optional tests at the end also compare with
+PyTorch; they are skipped when torch is not installed (it is not a requirement).
 """
 
 import math
@@ -304,15 +305,37 @@ def _shapes_broadcast_to(draw, num_shapes):
         inputs.append(
             tuple(1 if n > 1 and draw(st.booleans()) and draw(st.booleans()) else n for n in result[dropped:])
         )
-    return hnp.BroadcastableShapes(input_shapes=tuple(inputs), result_shape=result)
+    return hnp.BroadcastableShapes(input_shapes=tuple(inputs), result_shape=np.broadcast_shapes(*inputs))
+
+
+@st.composite
+def _equal_sides_broadcast_to(draw, num_shapes):
+    """Like _shapes_broadcast_to, for a result whose axes all have the same size (2 or 3): then
+    summing the wrong axes in a backward pass still gives the right shape, and only the values
+    can tell (e.g. (3, 3) against (3,): the rows summed instead of the columns)."""
+    side = draw(st.integers(2, MAX_SIDE), label="side")
+    result = (side,) * draw(st.integers(1, MAX_DIMS), label="result ndim")
+    inputs = []
+    for _ in range(num_shapes):
+        dropped = draw(st.integers(0, len(result)))
+        inputs.append(tuple(1 if draw(st.booleans()) and draw(st.booleans()) else n for n in result[dropped:]))
+    return hnp.BroadcastableShapes(input_shapes=tuple(inputs), result_shape=np.broadcast_shapes(*inputs))
+
+
+def _not_all_single_entries(shapes_):
+    return max(math.prod(shape) for shape in shapes_.input_shapes) > 1
 
 
 def broadcastable(num_shapes):
+    """Mutually broadcastable shapes from three sources: Hypothesis' own strategy (which favours
+    size-1 axes and 0-d shapes), and the two above, without the trivial case where every input
+    has a single entry (Hypothesis draws that case often, and the first source covers it)."""
     return st.one_of(
         hnp.mutually_broadcastable_shapes(
             num_shapes=num_shapes, min_dims=0, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE
         ),
-        _shapes_broadcast_to(num_shapes),
+        _shapes_broadcast_to(num_shapes).filter(_not_all_single_entries),
+        _equal_sides_broadcast_to(num_shapes).filter(_not_all_single_entries),
     )
 
 
@@ -514,8 +537,8 @@ def indices(draw, shape):
     if kind == "mask":
         k = draw(st.integers(1, ndim), label="mask axes")
         return draw(hnp.arrays(np.bool_, shape[:k]))
-    if kind == "list":
-        return draw(positions)
+    if kind == "list":  # a plain list of positions along `axis`
+        return (slice(None),) * axis + (draw(positions),)
     return (slice(None),) * axis + (Tensor(np.array(draw(positions), dtype=np.int64)),)
 
 
@@ -1129,3 +1152,77 @@ def test_sqrt_and_pow_at_zero():
     gx, gp = _grad(mg.pow, [0.0, 2.0], [2.0, 3.0])
     np.testing.assert_allclose(gx, [0.0, 12.0])
     np.testing.assert_allclose(gp, [0.0, 8 * np.log(2.0)], rtol=1e-6)
+
+
+# --- optional: PyTorch as a third reference (skipped when torch is not installed) --------------------
+
+
+def test_tie_conventions_compared_with_pytorch():
+    """Where PyTorch agrees with the book at ties and where it does not."""
+    torch = pytest.importorskip("torch")
+    values = [-1.0, 0.0, 2.0]
+    (ours,) = _grad(mg.relu, values)
+    t = torch.tensor(values, requires_grad=True)
+    torch.relu(t).sum().backward()
+    np.testing.assert_array_equal(ours, [0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(t.grad.numpy(), [0.0, 0.0, 1.0])  # differs: relu'(0) = 0
+
+    x, y, v = [1.0, 2.0, 3.0], [1.0, 5.0, 3.0], np.array([2.0, 4.0, 8.0])
+    ours = _grad(mg.maximum, x, y, end_grad=v)
+    tx, ty = torch.tensor(x, requires_grad=True), torch.tensor(y, requires_grad=True)
+    torch.maximum(tx, ty).backward(torch.tensor(v, dtype=torch.float32))
+    np.testing.assert_array_equal(ours[0], tx.grad.numpy())  # same: 1/2 each at ties
+    np.testing.assert_array_equal(ours[1], ty.grad.numpy())
+
+    m, w = [[2.0, 2.0, 2.0], [1.0, 4.0, 4.0]], np.array([3.0, 2.0])
+    (ours,) = _grad(lambda t: mg.amax(t, dim=1), m, end_grad=w)
+    tm = torch.tensor(m, requires_grad=True)
+    torch.amax(tm, dim=1).backward(torch.tensor(w, dtype=torch.float32))
+    np.testing.assert_allclose(ours, tm.grad.numpy())  # same: split evenly
+    tm = torch.tensor(m, requires_grad=True)
+    torch.max(tm, dim=1).values.backward(torch.tensor(w, dtype=torch.float32))
+    np.testing.assert_array_equal(tm.grad.numpy(), [[3.0, 0.0, 0.0], [0.0, 2.0, 0.0]])  # one index
+
+
+def test_composites_against_pytorch():
+    """MLP + cross-entropy and a broadcasting chain, against the same computation in PyTorch
+    (float64), with random shapes, values and cotangents."""
+    torch = pytest.importorskip("torch")
+
+    @settings(RANDOM, max_examples=60)
+    @given(data=st.data())
+    def compare(data):
+        batch, in_features, hidden, classes = (data.draw(st.integers(1, 4)) for _ in range(4))
+        mg.manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+        model = mg.MLP(in_features, hidden, classes)
+        x = data.draw(arrays((batch, in_features)), label="x")
+        targets = np.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch)))
+        v = data.draw(arrays((batch,), COTANGENT), label="end_grad")
+        with keep_float64():
+            for p in model.parameters():
+                p.array = p.array.astype(np.float64)
+            xt = Tensor(x, requires_grad=True)
+            mg.cross_entropy(model(xt), targets).backward(end_grad=v)
+        tx = torch.tensor(x, requires_grad=True)
+        tparams = [torch.tensor(p.array, requires_grad=True) for p in model.parameters()]
+        w1, b1, w2, b2, w3, b3 = tparams
+        h = torch.relu(tx @ w1.T + b1)
+        h = torch.relu(h @ w2.T + b2)
+        losses = torch.nn.functional.cross_entropy(h @ w3.T + b3, torch.tensor(targets), reduction="none")
+        losses.backward(torch.tensor(v))
+        for ours, theirs in zip([xt, *model.parameters()], [tx, *tparams]):
+            assert_close(ours.grad.array, theirs.grad.numpy(), 1e-9, 1e-10, "gradient vs PyTorch")
+
+        pair = data.draw(broadcast_pairs, label="shapes")
+        a = data.draw(arrays(pair.input_shapes[0]), label="a")
+        b = data.draw(arrays(pair.input_shapes[1], AWAY_FROM_ZERO), label="b")
+        u = data.draw(arrays(np.broadcast_shapes(a.shape, b.shape), COTANGENT), label="end_grad 2")
+        with keep_float64():
+            at, bt = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+            ((at / bt).tanh() * at + bt.exp() * at).backward(end_grad=u)
+        ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+        (torch.tanh(ta / tb) * ta + torch.exp(tb) * ta).backward(torch.tensor(u))
+        assert_close(at.grad.array, ta.grad.numpy(), 1e-9, 1e-10, "gradient of a vs PyTorch")
+        assert_close(bt.grad.array, tb.grad.numpy(), 1e-9, 1e-10, "gradient of b vs PyTorch")
+
+    compare()

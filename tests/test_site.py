@@ -6,10 +6,7 @@ The build runs once per session into site/ (so `./dev test` leaves the site to l
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,25 +17,7 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from tools.tangle import nav_chapters
 
-ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "site"
-ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's end-of-life banner
-
-
-def mkdocs_build(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "--site-dir", str(site_dir)],
-        cwd=config.parent, capture_output=True, text=True, env=ENV,
-    )
-
-
-@pytest.fixture(scope="session")
-def build_log() -> str:
-    result = mkdocs_build(ROOT / "mkdocs.yml", SITE)
-    log = result.stdout + result.stderr
-    if result.returncode != 0:
-        pytest.fail(f"mkdocs build --strict failed:\n{log[-6000:]}", pytrace=False)
-    return log
+from tests.conftest import ROOT, SITE, mkdocs_build  # build_log, the session's build, is a fixture there
 
 
 def page_of(chapter: Path) -> Path:

@@ -1,0 +1,73 @@
+"""Markdown tables from the benchmark's JSON, for the "Making it fast" chapter (run at build time)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LATEST = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def load(path: Path = LATEST) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def _cell(summary: dict, unit: str = "") -> str:
+    return f"{summary['median']:.3f}{unit} ({summary['q1']:.3f}–{summary['q3']:.3f})"
+
+
+def environment(results: dict) -> str:
+    env = results["environment"]
+    blas = ", ".join(f"{b['internal_api']} {b['version']}, {b['num_threads']} threads" for b in env["blas"])
+    torch = f"PyTorch {env['torch']} ({env.get('torch_threads')} threads)" if env["torch"] else "PyTorch not installed"
+    settings = results["settings"]
+    return (f"Python {env['python']}, NumPy {env['numpy']} ({blas}), {torch}; {env['cpus']} cores; "
+            f"{settings['steps']} timed steps after {settings['warmup']} warm-up steps per engine and batch size.")
+
+
+def mlp_table(results: dict) -> str:
+    rows = results["mlp"]
+    has_torch = "torch" in rows[0]
+    head = "| batch | NumPy by hand, ms | minigrad, ms | minigrad / NumPy |"
+    rule = "|---:|---:|---:|---:|"
+    if has_torch:
+        head += " PyTorch, ms | PyTorch / NumPy |"
+        rule += "---:|---:|"
+    lines = [head, rule]
+    for row in rows:
+        line = f"| {row['batch']} | {_cell(row['numpy'])} | {_cell(row['minigrad'])} | **{row['minigrad_ratio']:.2f}** |"
+        if has_torch:
+            line += f" {_cell(row['torch'])} | {row['torch_ratio']:.2f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def losses_table(results: dict) -> str:
+    lines = ["| put back | step / NumPy step, as built | with the loss put back |", "|---|---:|---:|"]
+    for row in results["losses"]:
+        lines.append(f"| {row['loss']} | {row['as_built_ratio']:.2f} | {row['with_loss_ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def per_op_table(results: dict) -> str:
+    lines = ["| engine | µs per `y = y + x`, forward and backward |", "|---|---:|"]
+    for name, summary in results["per_op"].items():
+        if isinstance(summary, dict):
+            lines.append(f"| {name} | {summary['median']:.2f} ({summary['q1']:.2f}–{summary['q3']:.2f}) |")
+    return "\n".join(lines)
+
+
+def deep_chain_table(results: dict) -> str:
+    lines = ["| nodes | forward, s | backward, s | backward, µs per node |", "|---:|---:|---:|---:|"]
+    for row in results["deep_chain"]:
+        lines.append(f"| {row['nodes']:,} | {row['forward_s']['median']:.3f} | {row['backward_s']['median']:.3f} "
+                     f"| {row['backward_us_per_node']['median']:.2f} |")
+    return "\n".join(lines)
+
+
+def memory_line(results: dict) -> str:
+    m = results["memory"]
+    mib = 2 ** 20
+    return (f"one backward pass at batch {m['batch']} allocates at most {m['minigrad_peak_bytes'] / mib:.2f} MiB "
+            f"with minigrad and {m['numpy_peak_bytes'] / mib:.2f} MiB written by hand in NumPy "
+            f"(the parameters themselves take {m['parameter_bytes'] / mib:.2f} MiB)")

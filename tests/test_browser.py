@@ -1,0 +1,268 @@
+"""The built site in a real browser: Debian's Chromium, driven by Playwright's Python package.
+
+The session's build (site/) is served on 127.0.0.1 and every page is opened. On each: no console
+error, no failed request, no request anywhere but 127.0.0.1; math rendered by KaTeX with no error;
+graphs drawn with a size; notebook links that download a valid notebook. Then: math and graphs are
+there with JavaScript off, search finds "unbroadcast", the palette toggle switches to dark, and the
+offline build works from file://. Screenshots go to test-artifacts/screenshots/ to look at.
+
+Needs Chromium: `sudo apt-get install -y chromium` (never `playwright install`, which downloads a
+browser build). Without it these tests fail, unless MINIGRAD_SKIP_BROWSER=1 says to skip them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import nbformat
+import pytest
+
+from tests.conftest import ROOT, SITE, mkdocs_build
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+FIRST_MATH_PAGE = "02-broadcasting/"
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path:
+        return path
+    if os.environ.get("MINIGRAD_SKIP_BROWSER") == "1":
+        pytest.skip("MINIGRAD_SKIP_BROWSER=1: browser tests skipped")
+    pytest.fail("the browser tests need Chromium: install it with `sudo apt-get install -y chromium` "
+                "(Debian's package; never `playwright install`), or set MINIGRAD_SKIP_BROWSER=1 to skip "
+                "them", pytrace=False)
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(build_log):
+    """site/ on 127.0.0.1, on a free port, in a thread."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(SITE)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+class Watch:
+    """Everything a page asks the network for, and everything that goes wrong."""
+
+    def __init__(self, context, allowed):
+        self.allowed = allowed
+        self.requests: list[str] = []
+        self.problems: list[str] = []
+        context.on("request", lambda r: self.requests.append(r.url))
+        context.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} ({r.failure})"))
+        context.on("response", lambda r: r.status >= 400 and self.problems.append(f"HTTP {r.status}: {r.url}"))
+
+    def page(self, context):
+        page = context.new_page()
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        return page
+
+    def outside(self) -> list[str]:
+        return [u for u in self.requests if not self.allowed(u)]
+
+
+def site_pages() -> list[str]:
+    return sorted(p.relative_to(SITE).as_posix().removesuffix("index.html") for p in SITE.rglob("*.html"))
+
+
+def local(base: str):
+    host = urlsplit(base).netloc
+    return lambda url: urlsplit(url).scheme in ("data", "blob") or urlsplit(url).netloc == host
+
+
+def test_every_page_in_the_browser(server, browser):
+    start = time.perf_counter()
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    watch = Watch(context, local(server))
+    page = watch.page(context)
+    counts = dict(pages=0, math=0, math_pages=0, graphs=0, notebooks=0)
+    problems = []
+    for path in site_pages():
+        page.goto(server + path, wait_until="networkidle")  # every request answered, the search index too
+        counts["pages"] += 1
+        found = page.evaluate("""() => ({
+            katex: document.querySelectorAll('.md-content .katex').length,
+            errors: document.querySelectorAll('.katex-error').length,
+            unsized: [...document.querySelectorAll('.md-content .katex')].filter(e => {  // closed <details> hide theirs
+                const r = e.getBoundingClientRect();
+                return !e.closest('details:not([open])') && !(r.width > 0 && r.height > 0); }).length,
+            font: (e => e && getComputedStyle(e).fontFamily)(document.querySelector('.katex')),
+            graphs: [...document.querySelectorAll('svg.minigrad-graph')].map(s => {
+                const r = s.getBoundingClientRect(); return [r.width, r.height, s.querySelectorAll('g.node').length]; }),
+            downloads: [...document.querySelectorAll('.notebook-links a[download]')].map(a => a.href),
+        })""")
+        if found["katex"]:
+            counts["math_pages"] += 1
+            counts["math"] += found["katex"]
+            if found["errors"] or found["unsized"] or "KaTeX_Main" not in found["font"]:
+                problems.append(f"{path}: KaTeX errors {found['errors']}, unsized {found['unsized']}, font {found['font']}")
+        for width, height, nodes in found["graphs"]:
+            counts["graphs"] += 1
+            if not (width > 50 and height > 20 and nodes > 0):
+                problems.append(f"{path}: a graph of {nodes} nodes drawn {width}x{height}")
+        for url in found["downloads"]:
+            response = page.request.get(url)
+            counts["notebooks"] += 1
+            try:
+                nbformat.validate(nbformat.reads(response.text(), as_version=4))
+            except Exception as error:  # noqa: BLE001: any failure is the finding
+                problems.append(f"{path}: {url} is not a valid notebook ({response.status}: {error})")
+    context.close()
+    counts["requests"] = len(watch.requests)
+    counts["seconds"] = round(time.perf_counter() - start, 1)
+    print("browser:", json.dumps(counts))
+    assert counts["pages"] == len(site_pages()) > 20
+    assert counts["math_pages"] >= 15 and counts["graphs"] >= 5 and counts["notebooks"] >= 18, counts
+    assert not watch.outside(), f"requests outside 127.0.0.1: {sorted(set(watch.outside()))}"
+    assert not watch.problems + problems, "\n".join(watch.problems + problems)
+
+
+def test_math_and_graphs_without_javascript(server, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    math_pages = 0
+    for path in site_pages():
+        page.goto(server + path)
+        katex = page.locator(".md-content .katex:not(details:not([open]) *)")  # closed <details> hide theirs
+        if katex.count():
+            math_pages += 1
+            box = katex.first.bounding_box()
+            assert box and box["width"] > 0 and box["height"] > 0, path
+            assert page.locator(".katex-error").count() == 0, path
+        for graph in page.locator("svg.minigrad-graph").all():
+            box = graph.bounding_box()
+            assert box and box["width"] > 50 and box["height"] > 20, path
+    context.close()
+    assert math_pages >= 15
+
+
+def test_search_finds_unbroadcast(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    watch = Watch(context, local(server))
+    page = watch.page(context)
+    page.goto(server, wait_until="load")
+    page.locator("input.md-search__input").click()  # the search box of the header
+    page.keyboard.type("unbroadcast", delay=20)
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=15_000)
+    text = page.locator(".md-search-result").inner_text()
+    assert "unbroadcast" in text.lower() and results.count() >= 3
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "search-unbroadcast.png")
+    context.close()
+    assert not watch.problems and not watch.outside(), watch.problems + watch.outside()
+
+
+def test_dark_mode_toggle_switches_the_palette(server, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    page = context.new_page()
+    page.goto(server + "05-backprop/", wait_until="load")
+    scheme = lambda: page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+    assert scheme() == "default"
+    page.locator("form[data-md-component='palette'] label:visible").first.click()
+    page.wait_for_function("document.body.getAttribute('data-md-color-scheme') === 'slate'")
+    # the graphs follow the text colour: light lines on the dark page
+    colour = page.evaluate("getComputedStyle(document.querySelector('svg.minigrad-graph')).color")
+    assert colour == page.evaluate("getComputedStyle(document.querySelector('.md-typeset')).color")
+    page.locator("svg.minigrad-graph").last.scroll_into_view_if_needed()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("figure:has(svg.minigrad-graph)").last.screenshot(path=SCREENSHOTS / "graph-dark.png")
+    context.close()
+
+
+def test_code_names_keep_their_colour(server, browser):
+    """hooks/code.py drops Pygments' <span class="n">: on both palettes it had the code's colour."""
+    for scheme, palette in (("light", "default"), ("dark", "slate")):
+        context = browser.new_context(color_scheme=scheme)  # Material follows the system's choice
+        page = context.new_page()
+        page.goto(server + "05-backprop/", wait_until="load")
+        colours = page.evaluate("""() => {
+            const code = document.querySelector('.highlight pre code');
+            const name = document.createElement('span'); name.className = 'n'; name.textContent = 'x';
+            code.appendChild(name);
+            return [document.body.getAttribute('data-md-color-scheme'),
+                    getComputedStyle(code).color, getComputedStyle(name).color]; }""")
+        assert colours[0] == palette and colours[1] == colours[2], colours
+        context.close()
+
+
+def test_screenshots(server, browser):
+    """Pictures of a math page, a graph, the notebook's plots and an open exercise solution."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    page = context.new_page()
+    page.goto(server + FIRST_MATH_PAGE, wait_until="load")
+    page.screenshot(path=SCREENSHOTS / "math-page.png")
+    page.goto(server + "01-backward-by-hand/", wait_until="load")
+    page.locator("figure:has(svg.minigrad-graph)").first.screenshot(path=SCREENSHOTS / "graph.png")
+    page.goto(server + "notebooks/training-run/", wait_until="load")
+    plots = page.locator(".jp-OutputArea-output img")
+    assert plots.count() == 2 and all(plot.bounding_box()["height"] > 100 for plot in plots.all())
+    plots.first.screenshot(path=SCREENSHOTS / "notebook-plot.png")
+    page.goto(server + "05-backprop/", wait_until="load")
+    solution = page.locator("details.success").first
+    solution.locator("summary").click()
+    assert solution.get_attribute("open") is not None
+    assert solution.locator("pre code").first.is_visible()
+    solution.screenshot(path=SCREENSHOTS / "exercise-solution.png")
+    context.close()
+    assert all((SCREENSHOTS / f"{name}.png").stat().st_size > 5_000
+               for name in ("math-page", "graph", "notebook-plot", "exercise-solution"))
+
+
+@pytest.fixture(scope="module")
+def offline_site(tmp_path_factory):
+    """The OFFLINE=true build, for file://."""
+    site = tmp_path_factory.mktemp("offline") / "site"
+    result = mkdocs_build(ROOT / "mkdocs.yml", site, env={"OFFLINE": "true"})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    return site
+
+
+def test_offline_build_works_from_a_folder(offline_site, browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    watch = Watch(context, lambda url: urlsplit(url).scheme in ("file", "data", "blob", "about"))
+    page = watch.page(context)
+    page.goto((offline_site / "index.html").as_uri(), wait_until="load")
+    page.locator("a[href='05-backprop.html']").first.click()  # plain .html links between pages
+    page.wait_for_url("**/05-backprop.html")
+    assert page.locator(".md-content .katex").count() > 10
+    assert page.locator("svg.minigrad-graph").count() == 2
+    page.locator("input.md-search__input").click()
+    page.keyboard.type("unbroadcast", delay=20)
+    page.locator(".md-search-result__item").first.wait_for(timeout=15_000)
+    context.close()
+    assert not watch.outside(), f"the offline site asked the network for {sorted(set(watch.outside()))}"
+    assert not watch.problems, "\n".join(watch.problems)
