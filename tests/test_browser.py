@@ -34,7 +34,8 @@ FIRST_MATH_PAGE = "02-broadcasting/"
 
 
 def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    # MINIGRAD_CHROMIUM: another Chromium build, e.g. the one a CI image ships
+    path = os.environ.get("MINIGRAD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if path:
         return path
     if os.environ.get("MINIGRAD_SKIP_BROWSER") == "1":

@@ -215,3 +215,23 @@ def test_notebook_page_is_executed_with_math_rendered_and_no_cdn(tmp_path):
     assert html.count('class="katex"') == 2 and "katex-display" in html
     assert "$" not in visible_text(html).replace("$5", "")
     assert not EXTERNAL_IN_HTML.search(html) and "cdnjs" not in html and "mathjax" not in html.lower()
+
+
+# --- graphs drawn at build time -------------------------------------------------------------------
+
+
+def test_graphs_are_well_formed_inline_svg(build_log):
+    """The figures of minigrad.viz: XML that parses, in the pages of the chapters that draw them."""
+    import xml.etree.ElementTree as ET
+
+    found = {}
+    for page in html_pages():
+        svgs = re.findall(r'<svg xmlns="http://www.w3.org/2000/svg" class="minigrad-graph".*?</svg>',
+                          page.read_text(encoding="utf8"), re.DOTALL)
+        for svg in svgs:
+            root = ET.fromstring(svg)  # raises on anything malformed
+            assert root.find("{http://www.w3.org/2000/svg}title").text.startswith("Computational graph")
+            assert "id=" not in svg, "an id would clash when a page shows several graphs"
+        if svgs:
+            found[page.relative_to(SITE).parent.as_posix()] = len(svgs)
+    assert found == {"01-backward-by-hand": 1, "03-machinery": 1, "05-backprop": 2, "18-drawing-graphs": 1}

@@ -17,7 +17,8 @@ What becomes what:
   HTML instead of printing it.
 - Collapsible blocks (`??? tip "Hint"`) become HTML <details>; a solution's code becomes a code
   cell whose source is collapsed in JupyterLab (it still runs).
-- Links to other chapters point to their notebooks; other links into the site keep their text only.
+- Links to other chapters point to their notebooks, links to notebook pages to their copies here;
+  other links into the site keep their text only.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def github_repo(root: Path = ROOT) -> str:
 
 
 def chapters(root: Path = ROOT) -> list[Path]:
-    """The chapters that get a notebook: every page of the nav but the home page."""
-    return [c for c in _tangle.nav_chapters(root) if c.name != "index.md"]
+    """The chapters that get a notebook: the pages of the nav at the top of docs/, but the home page."""
+    docs = root / "docs"
+    return [c for c in _tangle.nav_chapters(root) if c.parent == docs and c.name != "index.md"]
 
 
 def notebook_name(chapter: Path) -> str:
@@ -89,6 +91,8 @@ def _fix_links(markdown: str, chapter_stems: set[str]) -> str:
         stem = Path(target.split("#")[0]).stem
         if target.split("#")[0].endswith(".md") and stem in chapter_stems:
             return f"[{match['text']}]({stem}.ipynb)"
+        if target.endswith(".ipynb"):  # a notebook page: its copy sits next to this notebook
+            return f"[{match['text']}]({Path(target).name})"
         return match["text"]  # a page of the site that has no notebook
 
     return LINK.sub(link, markdown)
