@@ -57,7 +57,7 @@ def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
                 f"backward() without end_grad needs a one-element tensor, this one has shape "
                 f"{end_node.shape}; reduce it first (.sum(), .mean()) or pass end_grad of that shape"
             )
-        return np.ones_like(end_node.array)
+        return np.ones(end_node.shape, dtype=end_node.dtype)
     end_grad_array = end_grad.array if isinstance(end_grad, Tensor) else np.asarray(end_grad)
     if end_grad_array.shape != end_node.shape:
         raise ValueError(
@@ -83,7 +83,7 @@ def _modified_in_place(recipe: Recipe, tensor: Tensor, version: int, is_result: 
 
 
 def _accumulate_leaf_grad(leaf: Tensor, grad: np.ndarray, given_to_leaves: set[int]) -> None:
-    if grad.base is not None or not grad.flags.writeable or id(grad) in given_to_leaves:
+    if grad.base is not None or id(grad) in given_to_leaves or not grad.flags.writeable:
         grad = grad.copy()  # a leaf's gradient must share memory with nothing else
     if leaf.grad is None:
         if grad.dtype == np.float64:  # a float64 leaf keeps a float64 gradient: Tensor() would narrow it

@@ -13,7 +13,7 @@ from minigrad.tensor import Tensor
 
 # --- docs/15-training.md ---
 def _check_inplace(x: Tensor, name: str) -> None:
-    if is_grad_enabled() and not x.is_leaf:
+    if x.recipe is not None and is_grad_enabled() and not x.is_leaf:  # the cheap test first
         raise RuntimeError(
             f"{name}: this tensor was computed from tensors that require grad, and changing it in "
             "place would make its recorded recipe wrong; use an out-of-place operation "

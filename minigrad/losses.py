@@ -32,6 +32,7 @@ Tensor.softmax = lambda self, dim=-1: softmax(self, dim=dim)
 
 
 def _check_targets(logits: np.ndarray, targets: np.ndarray) -> None:
+    """Clear errors for the usual mistakes; negative targets would otherwise silently wrap around."""
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (batch, classes), got {logits.shape}")
     if targets.dtype.kind not in "iu":
@@ -49,40 +50,41 @@ def _check_targets(logits: np.ndarray, targets: np.ndarray) -> None:
 REDUCTIONS = ("none", "mean", "sum")
 
 
-def _cross_entropy(logits: np.ndarray, targets: np.ndarray, reduction: str = "none") -> np.ndarray:
+def _cross_entropy(logits: np.ndarray, targets: np.ndarray, reduction: str, saved: dict) -> np.ndarray:
     targets = np.asarray(targets)
     _check_targets(logits, targets)
     if reduction not in REDUCTIONS:
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     log_p = _log_softmax(logits, dim=1)
+    saved["probabilities"] = np.exp(log_p)  # softmax(logits), for the backward pass
     losses = -log_p[np.arange(len(targets)), targets]
     if reduction == "none":
         return losses
     return losses.mean() if reduction == "mean" else losses.sum()
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    """softmax along axis 1, as a new array; shifted by the row max like log-softmax."""
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    return p
-
-
 def cross_entropy_back(grad_out: np.ndarray, out: np.ndarray, logits: np.ndarray, targets,
-                       reduction: str = "none") -> np.ndarray:
+                       reduction: str, saved: dict) -> np.ndarray:
     """(softmax(logits) - one_hot(targets)) times each example's incoming gradient: (batch, classes)."""
-    grad = _softmax(logits)
-    grad[np.arange(len(grad)), np.asarray(targets)] -= 1
-    if reduction == "none":
-        grad *= grad_out[:, None]
-    else:  # one scalar gradient for the whole batch, divided by its size for the mean
-        grad *= grad_out / len(grad) if reduction == "mean" else grad_out
+    probabilities = saved["probabilities"]  # read only: backward() may run again on this graph
+    true_class = np.arange(len(probabilities)), np.asarray(targets)
+    if reduction == "none":  # one incoming gradient per example
+        grad = probabilities * grad_out[:, None]
+        grad[true_class] -= grad_out
+    else:  # one number for the whole batch, divided by its size for the mean
+        scale = grad_out / len(probabilities) if reduction == "mean" else grad_out
+        grad = probabilities * scale
+        grad[true_class] -= scale
     return grad
 
 
-cross_entropy = wrap_forward_fn(_cross_entropy)
-cross_entropy.__doc__ = (
-    "cross_entropy(logits, targets, reduction='none'): -log softmax(logits)[i, targets[i]] per example; "
-    "logits (B, C), targets (B,) class indices; reduction='mean' or 'sum' gives one number."
-)
+_cross_entropy_op = wrap_forward_fn(_cross_entropy)
 BACK_FUNCS.add_back_func(_cross_entropy, 0, cross_entropy_back)
+
+
+def cross_entropy(logits: Tensor, targets, reduction: str = "none") -> Tensor:
+    """-log softmax(logits)[i, targets[i]] for each example i (reduction "none"), or their mean or sum.
+
+    logits: (batch, classes); targets: (batch,) integer class indices, a Tensor or an array.
+    """
+    return _cross_entropy_op(logits, targets, reduction=reduction, saved={})

@@ -152,11 +152,7 @@ class Linear(Module):
         self.bias = _uniform(bound, out_features) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"{self!r} expects inputs whose last axis has {self.in_features} features, "
-                f"got shape {x.shape}"
-            )
+        """x: (..., in_features) -> (..., out_features); `linear` checks that the shapes fit."""
         return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
