@@ -3,6 +3,7 @@
 
 """Backpropagation: walk the graph from the end node and accumulate gradients into the leaves."""
 
+import gc
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,19 @@ def backprop(end_node: Tensor, end_grad: Any = None) -> None:
     end_grad: array-like or Tensor of end_node's shape; may be omitted when end_node has one element.
     """
     end_grad_array = _check_end_grad(end_node, end_grad)
+    collecting = gc.isenabled()
+    gc.disable()  # see below: the cycle collector has nothing to find here, only objects to scan
+    try:
+        _backprop(end_node, end_grad_array)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _backprop(end_node: Tensor, end_grad_array: np.ndarray) -> None:
     grads: dict[Tensor, np.ndarray] = {end_node: end_grad_array}
     given_to_leaves: set[int] = set()
+    back_funcs = BACK_FUNCS.back_funcs
     for node in sorted_computational_graph(end_node):
         grad = grads.pop(node)  # complete now; drop it from the dictionary so it can be freed
         recipe = node.recipe
@@ -29,11 +41,13 @@ def backprop(end_node: Tensor, end_grad: Any = None) -> None:
             continue
         if node._version[0] != recipe.out_version:
             _modified_in_place(recipe, node, recipe.out_version, is_result=True)
-        for saved, version in recipe.saved_versions:
+        for saved, version in recipe.saved_versions.items():
             if saved._version[0] != version:
                 _modified_in_place(recipe, saved, version)
         for position, parent in recipe.parents.items():
-            back_fn = BACK_FUNCS.get_back_func(recipe.func, position)
+            back_fn = back_funcs.get((recipe.func, position))
+            if back_fn is None:
+                back_fn = BACK_FUNCS.get_back_func(recipe.func, position)  # raises, naming the function
             parent_grad = back_fn(grad, node.array, *recipe.args, **recipe.kwargs)
             if parent_grad.dtype != parent.array.dtype:  # e.g. float32 times a float64 constant
                 parent_grad = parent_grad.astype(parent.array.dtype)

@@ -16,7 +16,7 @@ def log_forward(x: Tensor) -> Tensor:
     out = Tensor(np.log(x.array))
     if is_grad_enabled() and x.requires_grad:
         out.requires_grad = True
-        out.recipe = Recipe(np.log, (x.array,), {}, {0: x}, ((x, x.version),))
+        out.recipe = Recipe(np.log, (x.array,), {}, {0: x}, {x: x.version})
     return out
 
 
@@ -37,7 +37,7 @@ def multiply_forward(a: Tensor | float, b: Tensor | float) -> Tensor:
     }
     if is_grad_enabled() and parents:
         out.requires_grad = True
-        saved = tuple((arg, arg.version) for arg in (a, b) if isinstance(arg, Tensor))
+        saved = {arg: arg.version for arg in (a, b) if isinstance(arg, Tensor)}
         out.recipe = Recipe(np.multiply, (a_array, b_array), {}, parents, saved)
     return out
 

@@ -22,7 +22,7 @@ class Recipe(NamedTuple):
     args: tuple  # the arrays (and other values) func received, not copies
     kwargs: dict  # never differentiated
     parents: dict  # argument position -> Tensor that requires grad
-    saved_versions: tuple = ()  # (tensor, its version when the recipe was made), per tensor argument
+    saved_versions: dict  # tensor argument -> its version when the recipe was made
     out_version: int = 0  # the version of the result itself when it was made
 
 
@@ -191,11 +191,11 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
     def tensor_func(*args: Any, **kwargs: Any) -> Tensor:
         if kwargs:
             _refuse_tensor_kwargs(name, kwargs)
-        arrays, parents, versions = [], {}, []
+        arrays, parents, versions = [], {}, {}
         for position, arg in enumerate(args):
             if isinstance(arg, Tensor):
                 arrays.append(arg.array)
-                versions.append((arg, arg._version[0]))
+                versions[arg] = arg._version[0]
                 if arg._requires_grad:
                     parents[position] = arg
             else:
@@ -208,7 +208,7 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
             _share_version_with_viewed_input(out, args)
         if parents and is_differentiable and out.array.dtype.kind == "f" and is_grad_enabled():
             out._requires_grad = True
-            out.recipe = Recipe(numpy_func, tuple(arrays), kwargs, parents, tuple(versions), out._version[0])
+            out.recipe = Recipe(numpy_func, tuple(arrays), kwargs, parents, versions, out._version[0])
         return out
 
     tensor_func.__name__ = tensor_func.__qualname__ = name

@@ -32,7 +32,7 @@ def tensor_arguments(t: Tensor) -> list[tuple[int, Tensor]]:
             continue
         # Not a parent: a tensor that needs no gradient is still among the saved versions,
         # and args holds its very array (chapter 3), so identity finds it.
-        for saved, _ in t.recipe.saved_versions:
+        for saved in t.recipe.saved_versions:
             if saved.array is arg:
                 found.append((position, saved))
                 break

@@ -173,9 +173,9 @@ def _check_x_log_x():
 
 
 def test_overwritten_per_node_sum_is_caught(monkeypatch):
-    buggy = without_accumulation(backprop_module.backprop)
-    replace_everywhere(monkeypatch, backprop_module.backprop, buggy)
-    assert mg.Tensor.backward is buggy
+    # backprop() checks its arguments and runs the loop in _backprop(); the sum lives in the loop
+    buggy = without_accumulation(backprop_module._backprop)
+    monkeypatch.setattr(backprop_module, "_backprop", buggy)
     assert_fails(run_random_test, random_tests.test_shared_parents)
     assert_fails(run_random_test, random_tests.test_repeated_indices)
     assert_fails(run_random_test, random_tests.test_broadcast_chain)
@@ -322,7 +322,7 @@ def _mean_dividing_by_everything(grad_out, out, x, dim, keepdim):
     return np.broadcast_to(grad / x.size, x.shape)  # should divide by the count along dim only
 
 
-def _cross_entropy_ignoring_grad_out(grad_out, out, logits, targets):
+def _cross_entropy_ignoring_grad_out(grad_out, out, logits, targets, reduction="none", saved=None):
     shifted = logits - logits.max(axis=1, keepdims=True)
     grad = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
     grad[np.arange(len(grad)), np.asarray(targets)] -= 1
