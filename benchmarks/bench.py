@@ -44,7 +44,12 @@ def summary(seconds: list[float], scale: float = 1e3) -> dict:
     return {"median": float(median), "q1": float(q1), "q3": float(q3), "n": len(seconds)}
 
 
+USE_TORCH = True  # --no-torch turns PyTorch off even when it is installed
+
+
 def torch_available() -> bool:
+    if not USE_TORCH:
+        return False
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -94,23 +99,25 @@ def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: 
 
 
 def mlp_table(batch_sizes: list[int], steps: int, warmup: int) -> list[dict]:
+    """minigrad against NumPy by hand, interleaved; then, if installed, PyTorch against NumPy in a
+    second interleaved pass (PyTorch's thread pool disturbs the BLAS threads of the other two, so
+    it does not share their pass; each ratio is against the NumPy times of its own pass)."""
     weights = initial_weights()
     rows = []
     for batch_size in batch_sizes:
         x, y = batch(batch_size)
-        engines = {"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}
-        if torch_available():
-            engines["torch"] = TorchMLP(weights)
         # Same starting weights, same data: the gradients must agree before any timing counts.
         reference = NumpyMLP(weights).gradients(x, y)
         for got, want in zip(MinigradMLP(weights).gradients(x, y), reference):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
         n = steps if batch_size <= 128 else max(steps // 4, 30)
-        times = time_steps(engines, x, y, n, warmup)
-        row = {"batch": batch_size, **{name: summary(t) for name, t in times.items()}}
-        for name in engines:
-            if name != "numpy":
-                row[f"{name}_ratio"] = row[name]["median"] / row["numpy"]["median"]
+        times = time_steps({"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}, x, y, n, warmup)
+        row = {"batch": batch_size, "numpy": summary(times["numpy"]), "minigrad": summary(times["minigrad"])}
+        row["minigrad_ratio"] = row["minigrad"]["median"] / row["numpy"]["median"]
+        if torch_available():
+            times = time_steps({"numpy": NumpyMLP(weights), "torch": TorchMLP(weights)}, x, y, n, warmup)
+            row["torch"], row["numpy_torch_pass"] = summary(times["torch"]), summary(times["numpy"])
+            row["torch_ratio"] = row["torch"]["median"] / row["numpy_torch_pass"]["median"]
         rows.append(row)
     return rows
 
@@ -273,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke test)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     args = parser.parse_args(argv)
+    global USE_TORCH
+    USE_TORCH = not args.no_torch
     steps, warmup, repeats = (30, 5, 5) if args.quick else (200, 20, 30)
     results = {
         "environment": environment(),

@@ -31,7 +31,7 @@ def mlp_table(results: dict) -> str:
     head = "| batch | NumPy by hand, ms | minigrad, ms | minigrad / NumPy |"
     rule = "|---:|---:|---:|---:|"
     if has_torch:
-        head += " PyTorch, ms | PyTorch / NumPy |"
+        head += " PyTorch, ms | PyTorch / NumPy (its own pass) |"
         rule += "---:|---:|"
     lines = [head, rule]
     for row in rows:
