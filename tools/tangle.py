@@ -28,14 +28,21 @@ from __future__ import annotations
 import argparse
 import ast
 import difflib
+import os
 import re
 import sys
 from pathlib import Path
 
-import yaml
-from markdown_it import MarkdownIt
-
 ROOT = Path(__file__).resolve().parent.parent
+
+try:
+    import yaml
+    from markdown_it import MarkdownIt
+except ModuleNotFoundError:  # run by a Python without them: use the project's .venv if there is one
+    VENV = ROOT / ".venv"
+    if (VENV / "bin" / "python").exists() and Path(sys.prefix).resolve() != VENV.resolve():
+        os.execv(VENV / "bin" / "python", [str(VENV / "bin" / "python"), __file__, *sys.argv[1:]])
+    raise SystemExit("tools/tangle.py needs markdown-it-py and PyYAML: run ./dev setup first")
 PACKAGE = "minigrad"
 TITLE = re.compile(r'title="(?P<path>[^"]+)"')
 
