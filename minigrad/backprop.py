@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.graph import sorted_computational_graph
-from minigrad.tensor import BACK_FUNCS, Recipe, Tensor
+from minigrad.tensor import BACK_FUNCS, IN_PLACE_CHANGES, Recipe, Tensor
 from minigrad.modes import keep_float64
 
 
@@ -39,16 +39,16 @@ def _backprop(end_node: Tensor, end_grad_array: np.ndarray) -> None:
         if recipe is None:  # a leaf (every node here requires grad, so this is is_leaf)
             _accumulate_leaf_grad(node, grad, given_to_leaves)
             continue
-        if node._version[0] != recipe.out_version:
-            _modified_in_place(recipe, node, recipe.out_version, is_result=True)
-        for saved, version in recipe.saved_versions.items():
-            if saved._version[0] != version:
-                _modified_in_place(recipe, saved, version)
+        if recipe.in_place_changes != IN_PLACE_CHANGES[0]:  # something changed in place since
+            _check_versions(node, recipe)
         for position, parent in recipe.parents.items():
             back_fn = back_funcs.get((recipe.func, position))
             if back_fn is None:
                 back_fn = BACK_FUNCS.get_back_func(recipe.func, position)  # raises, naming the function
-            parent_grad = back_fn(grad, node.array, *recipe.args, **recipe.kwargs)
+            if recipe.kwargs:
+                parent_grad = back_fn(grad, node.array, *recipe.args, **recipe.kwargs)
+            else:  # the common case, and unpacking an empty dictionary is not free
+                parent_grad = back_fn(grad, node.array, *recipe.args)
             if parent_grad.dtype != parent.array.dtype:  # e.g. float32 times a float64 constant
                 parent_grad = parent_grad.astype(parent.array.dtype)
             earlier = grads.get(parent)
@@ -81,6 +81,14 @@ def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
     if end_grad_array.dtype.kind not in "biuf":
         raise TypeError(f"end_grad must hold numbers, got an array of dtype {end_grad_array.dtype}")
     return end_grad_array.astype(end_node.dtype, copy=True)  # never write into the caller's array
+
+
+def _check_versions(node: Tensor, recipe: Recipe) -> None:
+    if node._version[0] != recipe.out_version:
+        _modified_in_place(recipe, node, recipe.out_version, is_result=True)
+    for saved, version in recipe.saved_versions.items():
+        if saved._version[0] != version:
+            _modified_in_place(recipe, saved, version)
 
 
 def _modified_in_place(recipe: Recipe, tensor: Tensor, version: int, is_result: bool = False) -> None:

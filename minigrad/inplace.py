@@ -8,10 +8,15 @@ from typing import Any
 import numpy as np
 
 from minigrad.modes import is_grad_enabled
-from minigrad.tensor import Tensor
+from minigrad.tensor import IN_PLACE_CHANGES, Tensor
 
 
 # --- docs/15-training.md ---
+def _count_change(x: Tensor) -> None:
+    x._version[0] += 1  # this tensor, and every view sharing its counter
+    IN_PLACE_CHANGES[0] += 1  # the whole program: recipes made before this may need checking
+
+
 def _check_inplace(x: Tensor, name: str) -> None:
     if x.recipe is not None and is_grad_enabled() and not x.is_leaf:  # the cheap test first
         raise RuntimeError(
@@ -26,7 +31,7 @@ def add_(x: Tensor, other: Any, alpha: float = 1.0) -> Tensor:
     _check_inplace(x, "add_")
     other = other.array if isinstance(other, Tensor) else other
     np.add(x.array, other if alpha == 1 else alpha * other, out=x.array)
-    x._version[0] += 1
+    _count_change(x)
     return x
 
 
@@ -35,7 +40,7 @@ def sub_(x: Tensor, other: Any, alpha: float = 1.0) -> Tensor:
     _check_inplace(x, "sub_")
     other = other.array if isinstance(other, Tensor) else other
     np.subtract(x.array, other if alpha == 1 else alpha * other, out=x.array)
-    x._version[0] += 1
+    _count_change(x)
     return x
 
 
@@ -43,7 +48,7 @@ def zero_(x: Tensor) -> Tensor:
     """Set every element to zero, in place; returns x."""
     _check_inplace(x, "zero_")
     x.array[...] = 0
-    x._version[0] += 1
+    _count_change(x)
     return x
 
 

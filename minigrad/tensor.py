@@ -24,6 +24,10 @@ class Recipe(NamedTuple):
     parents: dict  # argument position -> Tensor that requires grad
     saved_versions: dict  # tensor argument -> its version when the recipe was made
     out_version: int = 0  # the version of the result itself when it was made
+    in_place_changes: int = -1  # IN_PLACE_CHANGES[0] when the recipe was made (-1: unknown)
+
+
+IN_PLACE_CHANGES = [0]  # every in-place change to any tensor adds one (chapter 15)
 
 
 class BackwardFuncLookup:
@@ -208,7 +212,9 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
             _share_version_with_viewed_input(out, args)
         if parents and is_differentiable and out.array.dtype.kind == "f" and is_grad_enabled():
             out._requires_grad = True
-            out.recipe = Recipe(numpy_func, tuple(arrays), kwargs, parents, versions, out._version[0])
+            out.recipe = Recipe(
+                numpy_func, tuple(arrays), kwargs, parents, versions, out._version[0], IN_PLACE_CHANGES[0]
+            )
         return out
 
     tensor_func.__name__ = tensor_func.__qualname__ = name
