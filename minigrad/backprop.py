@@ -41,14 +41,15 @@ def _backprop(end_node: Tensor, end_grad_array: np.ndarray) -> None:
             continue
         if recipe.in_place_changes != IN_PLACE_CHANGES[0]:  # something changed in place since
             _check_versions(node, recipe)
+        func, args, kwargs, out = recipe.func, recipe.args, recipe.kwargs, node.array
         for position, parent in recipe.parents.items():
-            back_fn = back_funcs.get((recipe.func, position))
+            back_fn = back_funcs.get((func, position))
             if back_fn is None:
-                back_fn = BACK_FUNCS.get_back_func(recipe.func, position)  # raises, naming the function
-            if recipe.kwargs:
-                parent_grad = back_fn(grad, node.array, *recipe.args, **recipe.kwargs)
+                back_fn = BACK_FUNCS.get_back_func(func, position)  # raises, naming the function
+            if kwargs:
+                parent_grad = back_fn(grad, out, *args, **kwargs)
             else:  # the common case, and unpacking an empty dictionary is not free
-                parent_grad = back_fn(grad, node.array, *recipe.args)
+                parent_grad = back_fn(grad, out, *args)
             if parent_grad.dtype != parent.array.dtype:  # e.g. float32 times a float64 constant
                 parent_grad = parent_grad.astype(parent.array.dtype)
             earlier = grads.get(parent)
