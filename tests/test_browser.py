@@ -19,7 +19,6 @@ import threading
 import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import nbformat
@@ -138,7 +137,7 @@ def test_every_page_in_the_browser(server, browser):
             counts["notebooks"] += 1
             try:
                 nbformat.validate(nbformat.reads(response.text(), as_version=4))
-            except Exception as error:  # noqa: BLE001: any failure is the finding
+            except Exception as error:  # noqa: BLE001 (any failure is the finding)
                 problems.append(f"{path}: {url} is not a valid notebook ({response.status}: {error})")
     context.close()
     counts["requests"] = len(watch.requests)
