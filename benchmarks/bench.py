@@ -11,11 +11,15 @@ medians with the interquartile range, and ratios of medians taken in the same ru
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import gc
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -57,6 +61,35 @@ def torch_available() -> bool:
     return True
 
 
+ALLOCATOR = "system default"  # main() changes it when glibc's malloc is told to keep freed memory
+
+
+def keep_freed_memory() -> str:
+    """Tell glibc's malloc to keep freed memory for reuse, for every engine alike; describe the setting.
+
+    With glibc's defaults, a freed block of a few hundred kB goes back to the kernel, and the next
+    allocation of that size is mapped afresh: one page fault per 4 kB, each paid inside a step. Which
+    engine pays how many depends on the order in which it allocates and frees, and on the state the
+    process happens to be in, so the benchmark takes that lottery out of its main tables and
+    measures it separately (`default_allocator_rows`, shown in chapter 17).
+    """
+    libc_path = ctypes.util.find_library("c")
+    if platform.system() != "Linux" or libc_path is None:
+        return "system default"
+    libc = ctypes.CDLL(libc_path)
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    if not hasattr(libc, "mallopt"):
+        return "system default"
+    if libc.mallopt(m_mmap_threshold, 32 << 20) != 1 or libc.mallopt(m_trim_threshold, 1 << 30) != 1:
+        return "system default (mallopt refused)"
+    return "glibc malloc keeping freed memory (mallopt: M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 1 GiB)"
+
+
+def page_faults() -> int:
+    """Minor page faults of this process so far (a fault maps one fresh page of memory)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def environment() -> dict:
     from threadpoolctl import threadpool_info
 
@@ -73,6 +106,7 @@ def environment() -> dict:
         "blas": blas,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        "allocator": ALLOCATOR,
         "torch": None,
     }
     if torch_available():
@@ -83,22 +117,31 @@ def environment() -> dict:
     return env
 
 
-def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: int) -> dict:
-    """Per-step times of each engine, interleaved: step i runs every engine, order rotated."""
+def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: int,
+               faults: dict | None = None) -> dict:
+    """Per-step times of each engine, interleaved: step i runs every engine, order rotated.
+
+    If `faults` is a dict, it receives each engine's mean number of page faults per timed step.
+    """
     names = list(engines)
     times = {name: [] for name in names}
+    fault_counts = dict.fromkeys(names, 0)
     for i in range(warmup + steps):
         order = names[i % len(names):] + names[: i % len(names)]
         for name in order:
+            faults_before = page_faults()
             start = time.perf_counter()
             engines[name].step(x, y)
             elapsed = time.perf_counter() - start
             if i >= warmup:
                 times[name].append(elapsed)
+                fault_counts[name] += page_faults() - faults_before
+    if faults is not None:
+        faults.update({name: count / steps for name, count in fault_counts.items()})
     return times
 
 
-def mlp_table(batch_sizes: list[int], steps: int, warmup: int) -> list[dict]:
+def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool = True) -> list[dict]:
     """minigrad against NumPy by hand, interleaved; then, if installed, PyTorch against NumPy in a
     second interleaved pass (PyTorch's thread pool disturbs the BLAS threads of the other two, so
     it does not share their pass; each ratio is against the NumPy times of its own pass)."""
@@ -111,15 +154,26 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int) -> list[dict]:
         for got, want in zip(MinigradMLP(weights).gradients(x, y), reference):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
         n = steps if batch_size <= 128 else max(steps // 4, 30)
-        times = time_steps({"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}, x, y, n, warmup)
-        row = {"batch": batch_size, "numpy": summary(times["numpy"]), "minigrad": summary(times["minigrad"])}
+        faults: dict = {}
+        times = time_steps({"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}, x, y, n, warmup, faults)
+        row = {"batch": batch_size, "numpy": summary(times["numpy"]), "minigrad": summary(times["minigrad"]),
+               "page_faults_per_step": faults}
         row["minigrad_ratio"] = row["minigrad"]["median"] / row["numpy"]["median"]
-        if torch_available():
+        if with_torch and torch_available():
             times = time_steps({"numpy": NumpyMLP(weights), "torch": TorchMLP(weights)}, x, y, n, warmup)
             row["torch"], row["numpy_torch_pass"] = summary(times["torch"]), summary(times["numpy"])
             row["torch_ratio"] = row["torch"]["median"] / row["numpy_torch_pass"]["median"]
         rows.append(row)
     return rows
+
+
+def default_allocator_rows(batch_sizes: list[int], steps: int, warmup: int) -> list[dict]:
+    """minigrad against NumPy as in mlp_table, in a fresh process that leaves the allocator alone."""
+    code = (f"import json, bench; "
+            f"print(json.dumps(bench.mlp_table({batch_sizes!r}, {steps}, {warmup}, with_torch=False)))")
+    child = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent,
+                           capture_output=True, text=True, check=True)
+    return json.loads(child.stdout.splitlines()[-1])
 
 
 def per_op_overhead(chain: int, repeats: int) -> dict:
@@ -240,7 +294,7 @@ def print_tables(results: dict) -> None:
     env = results["environment"]
     threads = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads)" for b in env["blas"])
     print(f"Python {env['python']}, NumPy {env['numpy']}, BLAS: {threads}, torch: {env['torch'] or 'not installed'}")
-    print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}\n")
+    print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}; allocator: {env['allocator']}\n")
     print("MLP 784-64-64-10 training step (ms, median [q1-q3]); ratio = median / NumPy's median")
     header = f"{'batch':>6} {'numpy':>20} {'minigrad':>20} {'ratio':>6}"
     has_torch = "torch" in results["mlp"][0]
@@ -255,6 +309,11 @@ def print_tables(results: dict) -> None:
             if name != "numpy":
                 cells.append(f"{row[name + '_ratio']:6.2f}")
         print(" ".join(cells))
+    print(f"\nThe same in a fresh process with the allocator's defaults (page faults per step)")
+    for row in results["default_allocator"]:
+        f = row["page_faults_per_step"]
+        print(f"{row['batch']:>6} numpy {row['numpy']['median']:.3f} ms ({f['numpy']:.0f} faults)  minigrad "
+              f"{row['minigrad']['median']:.3f} ms ({f['minigrad']:.0f} faults)  ratio {row['minigrad_ratio']:.2f}")
     per_op = results["per_op"]
     print("\nPer-op overhead: chain of y = y + x on 1-element tensors, forward + backward (us/op)")
     for name, s in per_op.items():
@@ -282,13 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     args = parser.parse_args(argv)
-    global USE_TORCH
+    global USE_TORCH, ALLOCATOR
     USE_TORCH = not args.no_torch
+    ALLOCATOR = keep_freed_memory()  # before anything is timed; default_allocator_rows shows the difference
     steps, warmup, repeats = (30, 5, 5) if args.quick else (200, 20, 30)
     results = {
         "environment": environment(),
         "settings": {"steps": steps, "warmup": warmup, "repeats": repeats, "lr": LEARNING_RATE},
         "mlp": mlp_table([1, 32, 128, 1024], steps, warmup),
+        "default_allocator": default_allocator_rows([128, 1024], steps, warmup),
         "per_op": per_op_overhead(1000, repeats),
         "deep_chain": deep_chain([10_000, 100_000], 3),
         "memory": backward_memory(1024),

@@ -22,6 +22,7 @@ def environment(results: dict) -> str:
     torch = f"PyTorch {env['torch']} ({env.get('torch_threads')} threads)" if env["torch"] else "PyTorch not installed"
     settings = results["settings"]
     return (f"Python {env['python']}, NumPy {env['numpy']} ({blas}), {torch}; {env['cpus']} cores; "
+            f"allocator: {env.get('allocator', 'system default')}; "
             f"{settings['steps']} timed steps after {settings['warmup']} warm-up steps per engine and batch size.")
 
 
@@ -39,6 +40,19 @@ def mlp_table(results: dict) -> str:
         if has_torch:
             line += f" {_cell(row['torch'])} | {row['torch_ratio']:.2f} |"
         lines.append(line)
+    return "\n".join(lines)
+
+
+def allocator_table(results: dict) -> str:
+    """The main run against a fresh process that leaves glibc's allocator at its defaults."""
+    main = {row["batch"]: row for row in results["mlp"]}
+    lines = ["| batch | allocator | NumPy by hand, ms | minigrad, ms | minigrad / NumPy | page faults per step, NumPy / minigrad |",
+             "|---:|---|---:|---:|---:|---:|"]
+    for row in results["default_allocator"]:
+        for label, r in (("keeps freed memory", main[row["batch"]]), ("glibc defaults", row)):
+            faults = r["page_faults_per_step"]
+            lines.append(f"| {row['batch']} | {label} | {_cell(r['numpy'])} | {_cell(r['minigrad'])} "
+                         f"| {r['minigrad_ratio']:.2f} | {faults['numpy']:.0f} / {faults['minigrad']:.0f} |")
     return "\n".join(lines)
 
 

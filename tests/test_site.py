@@ -235,3 +235,15 @@ def test_graphs_are_well_formed_inline_svg(build_log):
         if svgs:
             found[page.relative_to(SITE).parent.as_posix()] = len(svgs)
     assert found == {"01-backward-by-hand": 1, "03-machinery": 1, "05-backprop": 2, "18-drawing-graphs": 1}
+
+
+def test_tables_are_rendered_not_printed(build_log):
+    """Markdown tables, typed or printed by a build-time block, must become <table>s, not text."""
+    leftovers = []
+    for page in html_pages():
+        text = visible_text(page.read_text(encoding="utf8"))
+        if re.search(r"\|\s*-{3,}:?\s*\|", text):
+            leftovers.append(page.relative_to(SITE).as_posix())
+    assert not leftovers, f"raw Markdown tables on {leftovers}"
+    chapter17 = page_of(ROOT / "docs" / "17-making-it-fast.md").read_text(encoding="utf8")
+    assert chapter17.count("<table>") == 5  # MLP steps, allocator, known losses, deep chains, per-op
