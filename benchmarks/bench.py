@@ -61,9 +61,6 @@ def torch_available() -> bool:
     return True
 
 
-ALLOCATOR = "system default"  # main() changes it when glibc's malloc is told to keep freed memory
-
-
 def keep_freed_memory() -> str:
     """Tell glibc's malloc to keep freed memory for reuse, for every engine alike; describe the setting.
 
@@ -77,9 +74,9 @@ def keep_freed_memory() -> str:
     if platform.system() != "Linux" or libc_path is None:
         return "system default"
     libc = ctypes.CDLL(libc_path)
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
     if not hasattr(libc, "mallopt"):
         return "system default"
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
     if libc.mallopt(m_mmap_threshold, 32 << 20) != 1 or libc.mallopt(m_trim_threshold, 1 << 30) != 1:
         return "system default (mallopt refused)"
     return "glibc malloc keeping freed memory (mallopt: M_MMAP_THRESHOLD 32 MiB, M_TRIM_THRESHOLD 1 GiB)"
@@ -90,7 +87,7 @@ def page_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def environment() -> dict:
+def environment(allocator: str) -> dict:
     from threadpoolctl import threadpool_info
 
     blas = [
@@ -106,7 +103,7 @@ def environment() -> dict:
         "blas": blas,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
-        "allocator": ALLOCATOR,
+        "allocator": allocator,
         "torch": None,
     }
     if torch_available():
@@ -117,12 +114,9 @@ def environment() -> dict:
     return env
 
 
-def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: int,
-               faults: dict | None = None) -> dict:
-    """Per-step times of each engine, interleaved: step i runs every engine, order rotated.
-
-    If `faults` is a dict, it receives each engine's mean number of page faults per timed step.
-    """
+def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: int) -> tuple[dict, dict]:
+    """Per-step times of each engine, interleaved: step i runs every engine, order rotated; and each
+    engine's mean number of page faults per timed step."""
     names = list(engines)
     times = {name: [] for name in names}
     fault_counts = dict.fromkeys(names, 0)
@@ -136,9 +130,7 @@ def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: 
             if i >= warmup:
                 times[name].append(elapsed)
                 fault_counts[name] += page_faults() - faults_before
-    if faults is not None:
-        faults.update({name: count / steps for name, count in fault_counts.items()})
-    return times
+    return times, {name: count / steps for name, count in fault_counts.items()}
 
 
 def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool = True) -> list[dict]:
@@ -154,13 +146,12 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool 
         for got, want in zip(MinigradMLP(weights).gradients(x, y), reference):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
         n = steps if batch_size <= 128 else max(steps // 4, 30)
-        faults: dict = {}
-        times = time_steps({"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}, x, y, n, warmup, faults)
+        times, faults = time_steps({"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}, x, y, n, warmup)
         row = {"batch": batch_size, "numpy": summary(times["numpy"]), "minigrad": summary(times["minigrad"]),
                "page_faults_per_step": faults}
         row["minigrad_ratio"] = row["minigrad"]["median"] / row["numpy"]["median"]
         if with_torch and torch_available():
-            times = time_steps({"numpy": NumpyMLP(weights), "torch": TorchMLP(weights)}, x, y, n, warmup)
+            times, _ = time_steps({"numpy": NumpyMLP(weights), "torch": TorchMLP(weights)}, x, y, n, warmup)
             row["torch"], row["numpy_torch_pass"] = summary(times["torch"]), summary(times["numpy"])
             row["torch_ratio"] = row["torch"]["median"] / row["numpy_torch_pass"]["median"]
         rows.append(row)
@@ -275,8 +266,8 @@ def losses_table(batch_size: int, steps: int, warmup: int) -> list[dict]:
         engines = {"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}
         with loss.applied():
             engines["with the loss"] = loss.engine(weights)
-        times = time_steps({name: ablations.Scoped(engine, loss if name == "with the loss" else None)
-                            for name, engine in engines.items()}, x, y, steps, warmup)
+        times, _ = time_steps({name: ablations.Scoped(engine, loss if name == "with the loss" else None)
+                               for name, engine in engines.items()}, x, y, steps, warmup)
         medians = {name: statistics.median(t) for name, t in times.items()}
         rows.append({
             "loss": loss.name,
@@ -309,7 +300,7 @@ def print_tables(results: dict) -> None:
             if name != "numpy":
                 cells.append(f"{row[name + '_ratio']:6.2f}")
         print(" ".join(cells))
-    print(f"\nThe same in a fresh process with the allocator's defaults (page faults per step)")
+    print("\nThe same in a fresh process with the allocator's defaults (page faults per step)")
     for row in results["default_allocator"]:
         f = row["page_faults_per_step"]
         print(f"{row['batch']:>6} numpy {row['numpy']['median']:.3f} ms ({f['numpy']:.0f} faults)  minigrad "
@@ -341,12 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if installed")
     args = parser.parse_args(argv)
-    global USE_TORCH, ALLOCATOR
+    global USE_TORCH
     USE_TORCH = not args.no_torch
-    ALLOCATOR = keep_freed_memory()  # before anything is timed; default_allocator_rows shows the difference
+    allocator = keep_freed_memory()  # before anything is timed; default_allocator_rows shows the difference
     steps, warmup, repeats = (30, 5, 5) if args.quick else (200, 20, 30)
     results = {
-        "environment": environment(),
+        "environment": environment(allocator),
         "settings": {"steps": steps, "warmup": warmup, "repeats": repeats, "lr": LEARNING_RATE},
         "mlp": mlp_table([1, 32, 128, 1024], steps, warmup),
         "default_allocator": default_allocator_rows([128, 1024], steps, warmup),
