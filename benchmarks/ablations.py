@@ -7,6 +7,7 @@ own steps only) shows what the choice is worth. Chapter 17 shows the figures.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Callable, Iterator
 
 import numpy as np
@@ -14,6 +15,8 @@ import numpy as np
 import minigrad
 from minigrad import BACK_FUNCS
 from mlp import MinigradMLP
+
+backprop_module = sys.modules["minigrad.backprop"]  # minigrad.backprop is also the function
 
 
 def _float64_mask_back0(grad_out, out, x, y):
@@ -50,6 +53,21 @@ def _composite_linear() -> Iterator[None]:
         minigrad.Linear.forward = fused
 
 
+def _depth_first_order(end_node):
+    """Chapter 4's sort, as backprop used it before it ordered nodes by their recipes' numbers."""
+    return [t for t in minigrad.sorted_computational_graph(end_node) if t.recipe is not None]
+
+
+@contextlib.contextmanager
+def _depth_first_sort() -> Iterator[None]:
+    by_sequence_nr = backprop_module._computed_nodes
+    backprop_module._computed_nodes = _depth_first_order
+    try:
+        yield
+    finally:
+        backprop_module._computed_nodes = by_sequence_nr
+
+
 class _InputGradMLP(MinigradMLP):
     """As if every tensor argument were a parent: the input batch gets a gradient too."""
 
@@ -77,8 +95,10 @@ class _CompositeCrossEntropyMLP(MinigradMLP):
 
 class Loss:
     def __init__(self, name: str, engine: Callable = MinigradMLP,
-                 patch: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> None:
-        self.name, self.engine, self.applied = name, engine, patch
+                 patch: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+                 batch_size: int = 128) -> None:
+        # Python work per node is measured at batch 1, where the arithmetic does not hide it.
+        self.name, self.engine, self.applied, self.batch_size = name, engine, patch, batch_size
 
 
 LOSSES = [
@@ -86,6 +106,7 @@ LOSSES = [
     Loss("a gradient computed for the input batch", engine=_InputGradMLP),
     Loss("Linear as three operations (x @ W.T + b)", patch=_composite_linear),
     Loss("cross-entropy as log_softmax + indexing", engine=_CompositeCrossEntropyMLP),
+    Loss("backward order by depth-first search, leaves visited", patch=_depth_first_sort, batch_size=1),
 ]
 
 

@@ -158,13 +158,35 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool 
     return rows
 
 
-def default_allocator_rows(batch_sizes: list[int], steps: int, warmup: int) -> list[dict]:
-    """minigrad against NumPy as in mlp_table, in a fresh process that leaves the allocator alone."""
-    code = (f"import json, bench; "
+def _mlp_table_in_child(batch_sizes: list[int], steps: int, warmup: int, keep_memory: bool) -> list[dict]:
+    """mlp_table without PyTorch, run in a fresh Python process; its rows."""
+    setup = "bench.keep_freed_memory(); " if keep_memory else ""
+    code = (f"import json, bench; {setup}"
             f"print(json.dumps(bench.mlp_table({batch_sizes!r}, {steps}, {warmup}, with_torch=False)))")
     child = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent,
                            capture_output=True, text=True, check=True)
     return json.loads(child.stdout.splitlines()[-1])
+
+
+def default_allocator_rows(batch_sizes: list[int], steps: int, warmup: int) -> list[dict]:
+    """minigrad against NumPy as in mlp_table, in a fresh process that leaves the allocator alone."""
+    return _mlp_table_in_child(batch_sizes, steps, warmup, keep_memory=False)
+
+
+def fresh_process_ratios(batch_sizes: list[int], processes: int, steps: int, warmup: int) -> list[dict]:
+    """The minigrad / NumPy ratio of mlp_table measured again in `processes` fresh processes.
+
+    Each process is a new draw of what one run cannot control (where its arrays land in memory,
+    how the two BLAS threads are scheduled), so the spread of these ratios says how far the main
+    table's single figure may be from another run's.
+    """
+    runs = [_mlp_table_in_child(batch_sizes, steps, warmup, keep_memory=True) for _ in range(processes)]
+    rows = []
+    for i, batch_size in enumerate(batch_sizes):
+        ratios = [run[i]["minigrad_ratio"] for run in runs]
+        rows.append({"batch": batch_size, "ratios": ratios, "median": statistics.median(ratios),
+                     "min": min(ratios), "max": max(ratios)})
+    return rows
 
 
 def per_op_overhead(chain: int, repeats: int) -> dict:
@@ -257,12 +279,12 @@ def backward_memory(batch_size: int) -> dict:
             "parameter_bytes": parameter_bytes}
 
 
-def losses_table(batch_size: int, steps: int, warmup: int) -> list[dict]:
+def losses_table(steps: int, warmup: int) -> list[dict]:
     """Each known loss put back into the engine, timed against the engine as built and the floor."""
     weights = initial_weights()
-    x, y = batch(batch_size)
     rows = []
     for loss in ablations.LOSSES:
+        x, y = batch(loss.batch_size)
         engines = {"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}
         with loss.applied():
             engines["with the loss"] = loss.engine(weights)
@@ -271,7 +293,7 @@ def losses_table(batch_size: int, steps: int, warmup: int) -> list[dict]:
         medians = {name: statistics.median(t) for name, t in times.items()}
         rows.append({
             "loss": loss.name,
-            "batch": batch_size,
+            "batch": loss.batch_size,
             "as_built_ratio": medians["minigrad"] / medians["numpy"],
             "with_loss_ratio": medians["with the loss"] / medians["numpy"],
             "as_built": summary(times["minigrad"]),
@@ -300,6 +322,10 @@ def print_tables(results: dict) -> None:
             if name != "numpy":
                 cells.append(f"{row[name + '_ratio']:6.2f}")
         print(" ".join(cells))
+    print(f"\nminigrad / NumPy again in {len(results['fresh_processes'][0]['ratios'])} fresh processes")
+    for row in results["fresh_processes"]:
+        print(f"{row['batch']:>6} median {row['median']:.3f}, min {row['min']:.3f}, max {row['max']:.3f}: "
+              + " ".join(f"{r:.3f}" for r in row["ratios"]))
     print("\nThe same in a fresh process with the allocator's defaults (page faults per step)")
     for row in results["default_allocator"]:
         f = row["page_faults_per_step"]
@@ -335,16 +361,18 @@ def main(argv: list[str] | None = None) -> int:
     global USE_TORCH
     USE_TORCH = not args.no_torch
     allocator = keep_freed_memory()  # before anything is timed; default_allocator_rows shows the difference
-    steps, warmup, repeats = (30, 5, 5) if args.quick else (200, 20, 30)
+    steps, warmup, repeats, processes = (30, 5, 5, 2) if args.quick else (500, 20, 30, 5)
     results = {
         "environment": environment(allocator),
-        "settings": {"steps": steps, "warmup": warmup, "repeats": repeats, "lr": LEARNING_RATE},
+        "settings": {"steps": steps, "warmup": warmup, "repeats": repeats, "processes": processes,
+                     "lr": LEARNING_RATE},
         "mlp": mlp_table([1, 32, 128, 1024], steps, warmup),
+        "fresh_processes": fresh_process_ratios([128, 1024], processes, steps, warmup),
         "default_allocator": default_allocator_rows([128, 1024], steps, warmup),
         "per_op": per_op_overhead(1000, repeats),
         "deep_chain": deep_chain([10_000, 100_000], 3),
         "memory": backward_memory(1024),
-        "losses": losses_table(128, steps, warmup),
+        "losses": losses_table(steps, warmup),
     }
     print_tables(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

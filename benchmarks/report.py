@@ -43,6 +43,20 @@ def mlp_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def fresh_process_table(results: dict) -> str:
+    """The main run's ratio beside the same ratio measured in several fresh processes."""
+    main = {row["batch"]: row["minigrad_ratio"] for row in results["mlp"]}
+    rows = results["fresh_processes"]
+    processes = len(rows[0]["ratios"])
+    lines = [f"| batch | minigrad / NumPy, main run | in {processes} fresh processes: median (lowest–highest) | each process |",
+             "|---:|---:|---:|---|"]
+    for row in rows:
+        spread = f"{row['median']:.3f} ({row['min']:.3f}–{row['max']:.3f})"
+        each = ", ".join(f"{r:.3f}" for r in row["ratios"])
+        lines.append(f"| {row['batch']} | {main[row['batch']]:.3f} | {spread} | {each} |")
+    return "\n".join(lines)
+
+
 def allocator_table(results: dict) -> str:
     """The main run against a fresh process that leaves glibc's allocator at its defaults."""
     main = {row["batch"]: row for row in results["mlp"]}
@@ -57,9 +71,9 @@ def allocator_table(results: dict) -> str:
 
 
 def losses_table(results: dict) -> str:
-    lines = ["| put back | step / NumPy step, as built | with the loss put back |", "|---|---:|---:|"]
+    lines = ["| put back | batch | step / NumPy step, as built | with the loss put back |", "|---|---:|---:|---:|"]
     for row in results["losses"]:
-        lines.append(f"| {row['loss']} | {row['as_built_ratio']:.2f} | {row['with_loss_ratio']:.2f} |")
+        lines.append(f"| {row['loss']} | {row['batch']} | {row['as_built_ratio']:.2f} | {row['with_loss_ratio']:.2f} |")
     return "\n".join(lines)
 
 

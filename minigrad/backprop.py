@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.graph import sorted_computational_graph
 from minigrad.tensor import BACK_FUNCS, IN_PLACE_CHANGES, Recipe, Tensor
 from minigrad.modes import keep_float64
 
@@ -31,14 +30,10 @@ def backprop(end_node: Tensor, end_grad: Any = None) -> None:
 
 def _backprop(end_node: Tensor, end_grad_array: np.ndarray) -> None:
     grads: dict[Tensor, np.ndarray] = {end_node: end_grad_array}
-    given_to_leaves: set[int] = set()
     back_funcs = BACK_FUNCS.back_funcs
-    for node in sorted_computational_graph(end_node):
+    for node in _computed_nodes(end_node):  # newest recipe first: each node before its parents
         grad = grads.pop(node)  # complete now; drop it from the dictionary so it can be freed
         recipe = node.recipe
-        if recipe is None:  # a leaf (every node here requires grad, so this is is_leaf)
-            _accumulate_leaf_grad(node, grad, given_to_leaves)
-            continue
         if recipe.in_place_changes != IN_PLACE_CHANGES[0]:  # something changed in place since
             _check_versions(node, recipe)
         func, args, kwargs, out = recipe.func, recipe.args, recipe.kwargs, node.array
@@ -54,6 +49,35 @@ def _backprop(end_node: Tensor, end_grad_array: np.ndarray) -> None:
                 parent_grad = parent_grad.astype(parent.array.dtype)
             earlier = grads.get(parent)
             grads[parent] = parent_grad if earlier is None else earlier + parent_grad
+    given_to_leaves: set[int] = set()
+    for leaf, grad in grads.items():  # what is left: one complete gradient per leaf
+        _accumulate_leaf_grad(leaf, grad, given_to_leaves)
+
+
+def _computed_nodes(end_node: Tensor) -> list[Tensor]:
+    """end_node and every tensor with a recipe that it depends on, the newest recipe first."""
+    if end_node.recipe is None:  # backward() on a leaf: there is nothing to walk
+        return []
+    found = {end_node}
+    stack = [end_node]
+    while stack:
+        node = stack.pop()
+        for parent in node.recipe.parents.values():
+            if parent.recipe is None:  # a leaf: its gradient is stored after the loop
+                continue
+            if parent.recipe.sequence_nr >= node.recipe.sequence_nr:
+                raise ValueError(
+                    f"the graph has a cycle: {parent!r} is recorded as a parent of a tensor whose "
+                    "recipe is not newer than its own, which only a recipe made by hand can do"
+                )
+            if parent not in found:
+                found.add(parent)
+                stack.append(parent)
+    return sorted(found, key=_sequence_nr, reverse=True)
+
+
+def _sequence_nr(t: Tensor) -> int:
+    return t.recipe.sequence_nr
 
 
 Tensor.backward = backprop
@@ -72,7 +96,7 @@ def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
                 f"backward() without end_grad needs a one-element tensor, this one has shape "
                 f"{end_node.shape}; reduce it first (.sum(), .mean()) or pass end_grad of that shape"
             )
-        return np.ones(end_node.shape, dtype=end_node.dtype)
+        return np.array(1, dtype=end_node.dtype).reshape(end_node.shape)  # under half the time of np.ones
     end_grad_array = end_grad.array if isinstance(end_grad, Tensor) else np.asarray(end_grad)
     if end_grad_array.shape != end_node.shape:
         raise ValueError(
@@ -109,7 +133,7 @@ def _accumulate_leaf_grad(leaf: Tensor, grad: np.ndarray, given_to_leaves: set[i
     if grad.base is not None or id(grad) in given_to_leaves or not grad.flags.writeable:
         grad = grad.copy()  # a leaf's gradient must share memory with nothing else
     if leaf.grad is None:
-        if grad.dtype == np.float64:  # a float64 leaf keeps a float64 gradient: Tensor() would narrow it
+        if grad.dtype.char == "d":  # a float64 leaf keeps a float64 gradient: Tensor() would narrow it
             with keep_float64():
                 leaf.grad = Tensor(grad)
         else:

@@ -32,7 +32,7 @@ Tensor.softmax = lambda self, dim=-1: softmax(self, dim=dim)
 
 
 def _check_targets(logits: np.ndarray, targets: np.ndarray) -> None:
-    """Clear errors for the usual mistakes; negative targets would otherwise silently wrap around."""
+    """Clear errors for the usual mistakes; a negative target would silently count from the end."""
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (batch, classes), got {logits.shape}")
     if targets.dtype.kind not in "iu":
@@ -42,9 +42,13 @@ def _check_targets(logits: np.ndarray, targets: np.ndarray) -> None:
             f"cross_entropy: {logits.shape[0]} rows of logits but targets of shape {targets.shape}; "
             f"expected targets of shape ({logits.shape[0]},)"
         )
-    if targets.size and (np.minimum.reduce(targets) < 0 or np.maximum.reduce(targets) >= logits.shape[1]):
-        bad = targets[(targets < 0) | (targets >= logits.shape[1])][0]
-        raise IndexError(f"cross_entropy: target {bad} is not a class index in [0, {logits.shape[1]})")
+    if targets.size and np.minimum.reduce(targets) < 0:  # too large ones: see _cross_entropy
+        raise _not_a_class_index(targets, logits.shape[1])
+
+
+def _not_a_class_index(targets: np.ndarray, classes: int) -> IndexError:
+    bad = targets[(targets < 0) | (targets >= classes)][0]
+    return IndexError(f"cross_entropy: target {bad} is not a class index in [0, {classes})")
 
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -57,7 +61,10 @@ def _cross_entropy(logits: np.ndarray, targets: np.ndarray, reduction: str, save
         raise ValueError(f"cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
     log_p = _log_softmax(logits, dim=1)
     saved["probabilities"] = np.exp(log_p)  # softmax(logits), for the backward pass
-    losses = -log_p[np.arange(len(targets)), targets]
+    try:
+        losses = -log_p[np.arange(len(targets)), targets]
+    except IndexError:  # NumPy checks the upper bound while indexing: no need to pay for it twice
+        raise _not_a_class_index(targets, logits.shape[1]) from None
     if reduction == "none":
         return losses
     return losses.mean() if reduction == "mean" else losses.sum()

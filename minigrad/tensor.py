@@ -7,7 +7,8 @@ This module knows nothing about the operations built on it; they register their 
 functions in BACK_FUNCS and attach their methods and operators to Tensor themselves.
 """
 
-from typing import Any, Callable, NamedTuple
+import itertools
+from typing import Any, Callable
 
 import numpy as np
 
@@ -15,18 +16,25 @@ from minigrad.modes import is_float64_kept, is_grad_enabled
 
 
 # --- docs/03-machinery.md ---
-class Recipe(NamedTuple):
+class Recipe:
     """How a tensor was computed: out.array == func(*args, **kwargs)."""
 
-    func: Callable
-    args: tuple  # the arrays (and other values) func received, not copies
-    kwargs: dict  # never differentiated
-    parents: dict  # argument position -> Tensor that requires grad
-    saved_versions: dict  # tensor argument -> its version when the recipe was made
-    out_version: int = 0  # the version of the result itself when it was made
-    in_place_changes: int = -1  # IN_PLACE_CHANGES[0] when the recipe was made (-1: unknown)
+    __slots__ = ("func", "args", "kwargs", "parents", "saved_versions", "out_version", "in_place_changes",
+                 "sequence_nr")
+
+    def __init__(self, func: Callable, args: tuple, kwargs: dict, parents: dict, saved_versions: dict,
+                 out_version: int = 0, in_place_changes: int = -1) -> None:
+        self.func = func
+        self.args = args  # the arrays (and other values) func received, not copies
+        self.kwargs = kwargs  # never differentiated
+        self.parents = parents  # argument position -> Tensor that requires grad
+        self.saved_versions = saved_versions  # tensor argument -> its version when the recipe was made
+        self.out_version = out_version  # the version of the result itself when it was made
+        self.in_place_changes = in_place_changes  # IN_PLACE_CHANGES[0] when made (-1: unknown)
+        self.sequence_nr = next(_RECIPES_MADE)  # larger than the numbers of the parents' recipes
 
 
+_RECIPES_MADE = itertools.count()  # 0, 1, 2, ...: numbers the recipes in the order they are made
 IN_PLACE_CHANGES = [0]  # every in-place change to any tensor adds one (chapter 15)
 
 
@@ -77,9 +85,10 @@ class Tensor:
         )
 
     def __init__(self, array: Any, requires_grad: bool = False) -> None:
-        if isinstance(array, Tensor):
-            raise TypeError("Tensor() takes array data, not a Tensor; use t.array or t.detach()")
-        array = np.asarray(array)
+        if type(array) is not np.ndarray:  # every operation's result is one: skip the checks
+            if isinstance(array, Tensor):
+                raise TypeError("Tensor() takes array data, not a Tensor; use t.array or t.detach()")
+            array = np.asarray(array)
         if array.dtype.char == "d" and not is_float64_kept():  # "d": float64
             array = array.astype(np.float32)
         elif array.dtype.kind not in "biuf":  # booleans, integers, floats
@@ -205,7 +214,7 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
             else:
                 arrays.append(arg)
         try:
-            out = Tensor(numpy_func(*arrays, **kwargs))
+            out = Tensor(numpy_func(*arrays, **kwargs) if kwargs else numpy_func(*arrays))
         except (ValueError, TypeError) as error:  # e.g. shapes that don't broadcast
             raise _naming(name, error) from error
         if out.array.base is not None:  # a view: share the version counter of the data it views

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +29,9 @@ def quick_results(tmp_path_factory) -> dict:
 def test_every_table_has_its_rows(quick_results):
     assert [row["batch"] for row in quick_results["mlp"]] == [1, 32, 128, 1024]
     assert [row["batch"] for row in quick_results["default_allocator"]] == [128, 1024]
+    assert [row["batch"] for row in quick_results["fresh_processes"]] == [128, 1024]
     assert [row["nodes"] for row in quick_results["deep_chain"]] == [10_000, 100_000]
-    assert len(quick_results["losses"]) == 4
+    assert len(quick_results["losses"]) == 5
     assert "torch" not in quick_results["mlp"][0]  # --no-torch
 
 
@@ -40,6 +42,15 @@ def test_ratios_are_ratios_of_the_medians(quick_results):
             timing = row[engine]
             assert 0 < timing["q1"] <= timing["median"] <= timing["q3"]
             assert row["page_faults_per_step"][engine] >= 0
+
+
+def test_fresh_processes_summarise_their_own_ratios(quick_results):
+    processes = quick_results["settings"]["processes"]
+    for row in quick_results["fresh_processes"]:
+        ratios = row["ratios"]
+        assert len(ratios) == processes and all(r > 0 for r in ratios)
+        assert (row["min"], row["max"]) == (min(ratios), max(ratios))
+        assert row["min"] <= row["median"] <= row["max"]
 
 
 def test_the_allocator_is_reported(quick_results):
@@ -64,6 +75,7 @@ def test_the_chapter_renders_from_this_json(quick_results):
     finally:
         sys.path.remove(str(BENCHMARKS))
     tables = [report.mlp_table(quick_results), report.allocator_table(quick_results),
+              report.fresh_process_table(quick_results),
               report.losses_table(quick_results), report.per_op_table(quick_results),
               report.deep_chain_table(quick_results)]
     for table in tables:
@@ -71,4 +83,27 @@ def test_the_chapter_renders_from_this_json(quick_results):
         assert lines[0].startswith("| ") and set(lines[1]) <= set("|-: ")
         assert len(lines) > 2
     assert "keeps freed memory" in tables[1] and "glibc defaults" in tables[1]
+    assert len(tables[2].splitlines()) == 2 + len(quick_results["fresh_processes"])
     assert "allocator:" in report.environment(quick_results)
+
+
+@pytest.mark.parametrize("loss_index", range(5))
+def test_every_loss_put_back_computes_the_same_step(loss_index):
+    """The known-losses table compares equal work: with the loss put back, one training step must
+    still give the same updated weights as minigrad as built."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import ablations
+        from mlp import MinigradMLP, batch, initial_weights
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    loss = ablations.LOSSES[loss_index]
+    weights = initial_weights()
+    x, y = batch(loss.batch_size)
+    as_built = MinigradMLP(weights)
+    with loss.applied():
+        with_loss = loss.engine(weights)
+    as_built.step(x, y)
+    ablations.Scoped(with_loss, loss).step(x, y)
+    for got, want in zip(with_loss.params, as_built.params):
+        np.testing.assert_allclose(got.array, want.array, rtol=1e-5, atol=1e-7)

@@ -120,3 +120,16 @@ def test_no_intermediate_gradient_outlives_its_use():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 6 * one_array, f"backward peak {peak / one_array:.1f} arrays for a chain of 40"
+
+
+def test_the_backward_pass_visits_the_six_operations_newest_first(model):
+    """The leaves are not in the walk, and every node comes before the nodes it was computed from."""
+    from minigrad.backprop import _computed_nodes
+
+    loss, _, _ = one_step(model)
+    nodes = _computed_nodes(loss)
+    assert len(nodes) == 6 and nodes[0] is loss and all(t.recipe is not None for t in nodes)
+    place = {t: i for i, t in enumerate(nodes)}
+    for t in nodes:
+        for parent in t.recipe.parents.values():
+            assert parent.recipe is None or place[parent] > place[t]
