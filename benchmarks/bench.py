@@ -133,25 +133,46 @@ def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: 
     return times, {name: count / steps for name, count in fault_counts.items()}
 
 
+ROUNDS = 5
+
+
 def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool = True) -> list[dict]:
     """minigrad against NumPy by hand, interleaved; then, if installed, PyTorch against NumPy in a
     second interleaved pass (PyTorch's thread pool disturbs the BLAS threads of the other two, so
-    it does not share their pass; each ratio is against the NumPy times of its own pass)."""
+    it does not share their pass; each ratio is against the NumPy times of its own pass).
+
+    The steps of each batch size are spread over ROUNDS rounds through all the batch sizes, so that
+    a burst of load on this shared machine, which may last seconds, falls on a part of every row
+    rather than on the whole of one.
+    """
     weights = initial_weights()
-    rows = []
+    passes = {}  # batch size -> [(engines, times, page faults per step in each round)]
     for batch_size in batch_sizes:
         x, y = batch(batch_size)
         # Same starting weights, same data: the gradients must agree before any timing counts.
         reference = NumpyMLP(weights).gradients(x, y)
         for got, want in zip(MinigradMLP(weights).gradients(x, y), reference):
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-        n = steps if batch_size <= 128 else max(steps // 4, 30)
-        times, faults = time_steps({"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}, x, y, n, warmup)
-        row = {"batch": batch_size, "numpy": summary(times["numpy"]), "minigrad": summary(times["minigrad"]),
-               "page_faults_per_step": faults}
-        row["minigrad_ratio"] = row["minigrad"]["median"] / row["numpy"]["median"]
+        engine_sets = [{"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}]
         if with_torch and torch_available():
-            times, _ = time_steps({"numpy": NumpyMLP(weights), "torch": TorchMLP(weights)}, x, y, n, warmup)
+            engine_sets.append({"numpy": NumpyMLP(weights), "torch": TorchMLP(weights)})
+        passes[batch_size] = [(engines, {name: [] for name in engines}, []) for engines in engine_sets]
+    for _ in range(ROUNDS):
+        for batch_size in batch_sizes:
+            x, y = batch(batch_size)
+            n = steps if batch_size <= 128 else max(steps // 4, 30)
+            for engines, times, faults in passes[batch_size]:
+                round_times, round_faults = time_steps(engines, x, y, max(n // ROUNDS, 1), warmup)
+                for name, t in round_times.items():
+                    times[name].extend(t)
+                faults.append(round_faults)
+    rows = []
+    for batch_size in batch_sizes:
+        (_, times, faults), *torch_pass = passes[batch_size]
+        row = {"batch": batch_size, "numpy": summary(times["numpy"]), "minigrad": summary(times["minigrad"]),
+               "page_faults_per_step": {name: statistics.mean(f[name] for f in faults) for name in times}}
+        row["minigrad_ratio"] = row["minigrad"]["median"] / row["numpy"]["median"]
+        for _, times, _ in torch_pass:
             row["torch"], row["numpy_torch_pass"] = summary(times["torch"]), summary(times["numpy"])
             row["torch_ratio"] = row["torch"]["median"] / row["numpy_torch_pass"]["median"]
         rows.append(row)
@@ -364,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     steps, warmup, repeats, processes = (30, 5, 5, 2) if args.quick else (500, 20, 30, 5)
     results = {
         "environment": environment(allocator),
-        "settings": {"steps": steps, "warmup": warmup, "repeats": repeats, "processes": processes,
-                     "lr": LEARNING_RATE},
+        "settings": {"steps": steps, "warmup": warmup, "rounds": ROUNDS, "repeats": repeats,
+                     "processes": processes, "lr": LEARNING_RATE},
         "mlp": mlp_table([1, 32, 128, 1024], steps, warmup),
         "fresh_processes": fresh_process_ratios([128, 1024], processes, steps, warmup),
         "default_allocator": default_allocator_rows([128, 1024], steps, warmup),

@@ -23,7 +23,8 @@ def environment(results: dict) -> str:
     settings = results["settings"]
     return (f"Python {env['python']}, NumPy {env['numpy']} ({blas}), {torch}; {env['cpus']} cores; "
             f"allocator: {env.get('allocator', 'system default')}; "
-            f"{settings['steps']} timed steps after {settings['warmup']} warm-up steps per engine and batch size.")
+            f"{settings['steps']} timed steps per engine and batch size (a quarter of that at 1,024), in "
+            f"{settings['rounds']} rounds through the batch sizes, each after {settings['warmup']} warm-up steps.")
 
 
 def mlp_table(results: dict) -> str:
@@ -68,6 +69,18 @@ def allocator_table(results: dict) -> str:
             lines.append(f"| {row['batch']} | {label} | {_cell(r['numpy'])} | {_cell(r['minigrad'])} "
                          f"| {r['minigrad_ratio']:.2f} | {faults['numpy']:.0f} / {faults['minigrad']:.0f} |")
     return "\n".join(lines)
+
+
+def allocator_summary(results: dict) -> str:
+    """The page faults of the main run and of the default-allocator run, as a sentence."""
+    kept = max(row["page_faults_per_step"][engine] for row in results["mlp"] for engine in ("numpy", "minigrad"))
+    default = "; ".join(
+        f"at batch {row['batch']:,}, {row['page_faults_per_step']['numpy']:.1f} for NumPy and "
+        f"{row['page_faults_per_step']['minigrad']:.1f} for minigrad"
+        for row in results["default_allocator"]
+    )
+    return (f"In this run, with the memory kept, no engine averaged more than {kept:.1f} page faults per step; "
+            f"with glibc's defaults, the averages were: {default}.")
 
 
 def losses_table(results: dict) -> str:

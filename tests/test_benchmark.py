@@ -35,6 +35,14 @@ def test_every_table_has_its_rows(quick_results):
     assert "torch" not in quick_results["mlp"][0]  # --no-torch
 
 
+def test_every_row_times_its_steps_in_rounds(quick_results):
+    settings = quick_results["settings"]
+    for row in quick_results["mlp"]:
+        steps = settings["steps"] if row["batch"] <= 128 else max(settings["steps"] // 4, 30)
+        expected = settings["rounds"] * (steps // settings["rounds"])
+        assert row["numpy"]["n"] == row["minigrad"]["n"] == expected
+
+
 def test_ratios_are_ratios_of_the_medians(quick_results):
     for row in quick_results["mlp"] + quick_results["default_allocator"]:
         assert row["minigrad_ratio"] == pytest.approx(row["minigrad"]["median"] / row["numpy"]["median"])
@@ -85,6 +93,9 @@ def test_the_chapter_renders_from_this_json(quick_results):
     assert "keeps freed memory" in tables[1] and "glibc defaults" in tables[1]
     assert len(tables[2].splitlines()) == 2 + len(quick_results["fresh_processes"])
     assert "allocator:" in report.environment(quick_results)
+    summary = report.allocator_summary(quick_results)
+    for row in quick_results["default_allocator"]:
+        assert f"at batch {row['batch']:,}, {row['page_faults_per_step']['numpy']:.1f} for NumPy" in summary
 
 
 @pytest.mark.parametrize("loss_index", range(5))
