@@ -96,7 +96,7 @@ def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
                 f"backward() without end_grad needs a one-element tensor, this one has shape "
                 f"{end_node.shape}; reduce it first (.sum(), .mean()) or pass end_grad of that shape"
             )
-        return np.array(1, dtype=end_node.dtype).reshape(end_node.shape)  # under half the time of np.ones
+        return np.array(1, dtype=end_node.dtype).reshape(end_node.shape)  # np.ones is slower: Python
     end_grad_array = end_grad.array if isinstance(end_grad, Tensor) else np.asarray(end_grad)
     if end_grad_array.shape != end_node.shape:
         raise ValueError(

@@ -85,7 +85,7 @@ class Tensor:
         )
 
     def __init__(self, array: Any, requires_grad: bool = False) -> None:
-        if type(array) is not np.ndarray:  # every operation's result is one: skip the checks
+        if type(array) is not np.ndarray:  # not an operation's result: convert it, refuse a Tensor
             if isinstance(array, Tensor):
                 raise TypeError("Tensor() takes array data, not a Tensor; use t.array or t.detach()")
             array = np.asarray(array)
