@@ -3,9 +3,10 @@
     python benchmarks/bench.py                 # full run, writes benchmarks/results/latest.json
     python benchmarks/bench.py --quick         # fewer repetitions, for a smoke test
 
-Everything runs in one process with the same BLAS thread count. Engines are interleaved step by
-step (the order rotates), so that drift of this shared machine hits them alike; tables show
-medians with the interquartile range, and ratios of medians taken in the same run.
+The main tables run in one process with the same BLAS thread count. Engines are interleaved step
+by step (the order rotates), so that drift of this shared machine hits them alike; tables show
+medians with the interquartile range, and ratios of medians taken in the same run. The MLP ratios
+are then measured again in fresh processes, to show how far one run's figure may stray.
 """
 
 from __future__ import annotations
@@ -146,9 +147,10 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool 
     rather than on the whole of one.
     """
     weights = initial_weights()
+    data = {batch_size: batch(batch_size) for batch_size in batch_sizes}
     passes = {}  # batch size -> [(engines, times, page faults per step in each round)]
     for batch_size in batch_sizes:
-        x, y = batch(batch_size)
+        x, y = data[batch_size]
         # Same starting weights, same data: the gradients must agree before any timing counts.
         reference = NumpyMLP(weights).gradients(x, y)
         for got, want in zip(MinigradMLP(weights).gradients(x, y), reference):
@@ -159,7 +161,7 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool 
         passes[batch_size] = [(engines, {name: [] for name in engines}, []) for engines in engine_sets]
     for _ in range(ROUNDS):
         for batch_size in batch_sizes:
-            x, y = batch(batch_size)
+            x, y = data[batch_size]
             n = steps if batch_size <= 128 else max(steps // 4, 30)
             for engines, times, faults in passes[batch_size]:
                 round_times, round_faults = time_steps(engines, x, y, max(n // ROUNDS, 1), warmup)
