@@ -137,6 +137,11 @@ def time_steps(engines: dict, x: np.ndarray, y: np.ndarray, steps: int, warmup: 
 ROUNDS = 5
 
 
+def timed_steps(batch_size: int, steps: int) -> int:
+    """Steps to time at this batch size: `steps`, or a quarter of it for the slow large batches."""
+    return steps if batch_size <= 128 else max(steps // 4, 30)
+
+
 def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool = True) -> list[dict]:
     """minigrad against NumPy by hand, interleaved; then, if installed, PyTorch against NumPy in a
     second interleaved pass (PyTorch's thread pool disturbs the BLAS threads of the other two, so
@@ -162,9 +167,9 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool 
     for _ in range(ROUNDS):
         for batch_size in batch_sizes:
             x, y = data[batch_size]
-            n = steps if batch_size <= 128 else max(steps // 4, 30)
             for engines, times, faults in passes[batch_size]:
-                round_times, round_faults = time_steps(engines, x, y, max(n // ROUNDS, 1), warmup)
+                round_steps = max(timed_steps(batch_size, steps) // ROUNDS, 1)
+                round_times, round_faults = time_steps(engines, x, y, round_steps, warmup)
                 for name, t in round_times.items():
                     times[name].extend(t)
                 faults.append(round_faults)

@@ -61,11 +61,11 @@ def _computed_nodes(end_node: Tensor) -> list[Tensor]:
     found = {end_node}
     stack = [end_node]
     while stack:
-        node = stack.pop()
-        for parent in node.recipe.parents.values():
+        recipe = stack.pop().recipe
+        for parent in recipe.parents.values():
             if parent.recipe is None:  # a leaf: its gradient is stored after the loop
                 continue
-            if parent.recipe.sequence_nr >= node.recipe.sequence_nr:
+            if parent.recipe.sequence_nr >= recipe.sequence_nr:
                 raise ValueError(
                     f"the graph has a cycle: {parent!r} is recorded as a parent of a tensor whose "
                     "recipe is not newer than its own, which only a recipe made by hand can do"
