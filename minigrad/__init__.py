@@ -12,9 +12,7 @@ from minigrad.backward_functions import (
 )
 from minigrad.elementwise import (
     log,
-    log_forward,
     multiply,
-    multiply_forward,
     add,
     exp,
     maximum,
@@ -27,6 +25,7 @@ from minigrad.elementwise import (
     tanh,
     true_divide,
 )
+from minigrad.modes import is_grad_enabled, is_float64_kept, keep_float64, NoGrad
 from minigrad.tensor import (
     BACK_FUNCS,
     BackwardFuncLookup,
@@ -41,7 +40,6 @@ from minigrad.tensor import (
 from minigrad.graph import sorted_computational_graph, topological_sort
 from minigrad.backprop import backprop
 from minigrad.gradcheck import GradcheckError, gradcheck
-from minigrad.modes import is_float64_kept, is_grad_enabled, keep_float64, NoGrad
 from minigrad.shapes import coerce_index, expand, getitem, permute, reshape, stack
 from minigrad.reductions import amax, mean, sum, var
 from minigrad.linalg import einsum, matmul

@@ -6,48 +6,15 @@
 import numpy as np
 
 from minigrad.backward_functions import log_back, multiply_back0, multiply_back1, unbroadcast
-from minigrad.modes import is_grad_enabled
-from minigrad.tensor import BACK_FUNCS, Recipe, Tensor, wrap_forward_fn
+from minigrad.tensor import BACK_FUNCS, Tensor, wrap_forward_fn
 
 
 # --- docs/03-machinery.md ---
-def log_forward(x: Tensor) -> Tensor:
-    """log of a tensor, written out by hand (the package's `log` is made by wrap_forward_fn)."""
-    out = Tensor(np.log(x.array))
-    if is_grad_enabled() and x.requires_grad:
-        out.requires_grad = True
-        out.recipe = Recipe(np.log, (x.array,), {}, {0: x}, {x: x.version})
-    return out
-
-
-BACK_FUNCS.add_back_func(np.log, 0, log_back)
-
-
-def multiply_forward(a: Tensor | float, b: Tensor | float) -> Tensor:
-    """a * b for tensors or numbers (at least one a tensor), written out by hand."""
-    if not (isinstance(a, Tensor) or isinstance(b, Tensor)):
-        raise TypeError("multiply_forward needs at least one Tensor argument")
-    a_array = a.array if isinstance(a, Tensor) else a
-    b_array = b.array if isinstance(b, Tensor) else b
-    out = Tensor(np.multiply(a_array, b_array))
-    parents = {
-        position: arg
-        for position, arg in enumerate((a, b))
-        if isinstance(arg, Tensor) and arg.requires_grad
-    }
-    if is_grad_enabled() and parents:
-        out.requires_grad = True
-        saved = {arg: arg.version for arg in (a, b) if isinstance(arg, Tensor)}
-        out.recipe = Recipe(np.multiply, (a_array, b_array), {}, parents, saved)
-    return out
-
-
-BACK_FUNCS.add_back_func(np.multiply, 0, multiply_back0)
-BACK_FUNCS.add_back_func(np.multiply, 1, multiply_back1)
-
-
 log = wrap_forward_fn(np.log)
 multiply = wrap_forward_fn(np.multiply)
+BACK_FUNCS.add_back_func(np.log, 0, log_back)
+BACK_FUNCS.add_back_func(np.multiply, 0, multiply_back0)
+BACK_FUNCS.add_back_func(np.multiply, 1, multiply_back1)
 
 Tensor.log = log
 Tensor.__mul__ = multiply

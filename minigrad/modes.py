@@ -10,7 +10,6 @@ from typing import Iterator, Any
 
 # --- docs/03-machinery.md ---
 _grad_enabled: ContextVar[bool] = ContextVar("minigrad_grad_enabled", default=True)
-_keep_float64: ContextVar[bool] = ContextVar("minigrad_keep_float64", default=False)
 
 
 def is_grad_enabled() -> bool:
@@ -18,12 +17,15 @@ def is_grad_enabled() -> bool:
     return _grad_enabled.get()
 
 
+# --- docs/06-checking-gradients.md ---
+_keep_float64: ContextVar[bool] = ContextVar("minigrad_keep_float64", default=False)
+
+
 def is_float64_kept() -> bool:
     """True when float64 arrays stay float64 instead of becoming float32."""
     return _keep_float64.get()
 
 
-# --- docs/06-checking-gradients.md ---
 @contextmanager
 def keep_float64() -> Iterator[None]:
     """Inside this block, tensors made from float64 data stay float64 (for gradient checks)."""

@@ -16,7 +16,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.test_tangle import _python_fences
-from tools import notebooks
+from tools import notebooks, tangle
 
 ROOT = Path(__file__).resolve().parent.parent
 ALL = sorted(notebooks.notebooks(ROOT))  # chapters, then notebook pages such as training-run
@@ -35,11 +35,16 @@ def test_every_chapter_has_a_notebook():
 
 @pytest.mark.parametrize("chapter", notebooks.chapters(ROOT), ids=lambda c: c.stem)
 def test_every_python_block_is_a_code_cell(chapter):
-    """Package blocks, checks, figures and solutions: all of them, plus the set-up cell."""
+    """Checks, figures and solutions: all of them, plus the set-up cell; package blocks are
+    shown as Markdown, every one of them."""
     notebook = nbformat.read(ROOT / notebooks.notebook_name(chapter), as_version=4)
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    blocks, _ = _python_fences(chapter.read_text(encoding="utf8"))
-    assert len(code) == blocks + 1
+    text = chapter.read_text(encoding="utf8")
+    blocks, _ = _python_fences(text)
+    package = [b for b in tangle.code_blocks(chapter)]
+    assert len(code) == blocks - len(package) + 1
+    shown = "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+    assert all(block.code.rstrip("\n") in shown for block in package)
     solutions = [c for c in code if c.metadata.get("jupyter", {}).get("source_hidden")]
     assert all(c.source.startswith("# Solution") for c in solutions)
     assert not any("??? " in c.source for c in notebook.cells if c.cell_type == "markdown"), \

@@ -162,7 +162,7 @@ def _overwrite_leaf_grad(leaf, grad, given_to_leaves):
 
 
 def test_overwritten_leaf_gradient_is_caught(monkeypatch):
-    monkeypatch.setattr(backprop_module, "_accumulate_leaf_grad", _overwrite_leaf_grad)
+    monkeypatch.setattr(backprop_module, "_store_leaf_grad", _overwrite_leaf_grad)
     assert_fails(robustness_tests.test_backward_twice_on_the_same_graph_accumulates)
     assert_fails(robustness_tests.test_two_graphs_sharing_a_leaf_accumulate_into_it)
 

@@ -123,3 +123,52 @@ def test_site_hook_tangles_on_serve_and_refuses_drift_on_build(monkeypatch):
     hook.on_startup(command="build", dirty=False)
     with pytest.raises(PluginError, match="(?s)differs from the chapters.*-a line edited by hand"):
         hook.on_pre_build(config=None)
+
+
+def _book(tmp_path, *chapters: str) -> Path:
+    """A tiny book in tmp_path: mkdocs.yml with a nav of the chapters, and the chapters."""
+    nav = "".join(f"  - c{i}.md\n" for i in range(len(chapters)))
+    (tmp_path / "mkdocs.yml").write_text(f"docs_dir: docs\nnav:\n{nav}", encoding="utf8")
+    (tmp_path / "docs").mkdir()
+    for i, text in enumerate(chapters):
+        (tmp_path / "docs" / f"c{i}.md").write_text(text, encoding="utf8")
+    return tmp_path
+
+
+def _fence(title: str, code: str) -> str:
+    return f'```{{.python title="{title}"}}\n{code}```\n\n'
+
+
+def test_adds_to_a_class_and_replaces_a_function(tmp_path):
+    root = _book(
+        tmp_path,
+        _fence("minigrad/m.py", "class C:\n    def a(self):\n        return 1\n\n"
+                                "    def b(self):\n        return 2\n\n\ndef f():\n    return 'first'\n\n\nX = 1\n"),
+        _fence("minigrad/m.py — adds to C", "class C:\n    def b(self):\n        return 20\n\n"
+                                            "    def c(self):\n        return 3\n")
+        + _fence("minigrad/m.py — replaces f", "def f():\n    return 'second'\n"),
+    )
+    text = tangle.tangle(root)["minigrad/m.py"]
+    namespace: dict = {}
+    exec(text, namespace)
+    instance = namespace["C"]()
+    assert (instance.a(), instance.b(), instance.c()) == (1, 20, 3)
+    assert namespace["f"]() == "second" and namespace["X"] == 1
+    # in reading order: b where it was, c at the end of the class, f before X
+    assert text.index("return 20") < text.index("return 3") < text.index("def f") < text.index("X = 1")
+    assert "return 2\n" not in text and "'first'" not in text
+    assert "# from docs/c1.md, replacing docs/c0.md's version" in text
+    assert text.count("# from docs/c1.md") == 2  # b (c follows it: said once), and f
+
+
+@pytest.mark.parametrize("second, message", [
+    (_fence("minigrad/m.py", "def f():\n    pass\n"), "already defined"),
+    (_fence("minigrad/m.py — replaces g", "def g():\n    pass\n"), "replaces nothing"),
+    (_fence("minigrad/m.py — adds to D", "class D:\n    pass\n"), "not a class"),
+    (_fence("minigrad/m.py — adds to C", "class C:\n    '''doc'''\n    x = 1\n"), "no docstring"),
+    (_fence("minigrad/m.py — replaces f", "def h():\n    pass\n"), "does not define"),
+])
+def test_a_second_definition_must_say_what_it_does(tmp_path, second, message):
+    root = _book(tmp_path, _fence("minigrad/m.py", "class C:\n    x = 0\n\n\ndef f():\n    pass\n"), second)
+    with pytest.raises(SystemExit, match=message):
+        tangle.tangle(root)

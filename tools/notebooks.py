@@ -11,8 +11,9 @@ chapter does.
 What becomes what:
 
 - Python blocks become code cells, in order, so the notebook runs like the chapter's tests.
-  Package blocks (titled `minigrad/...`) run as they are: they import from the installed package
-  and define the same names again in the notebook, which is harmless and lets a reader edit them.
+  Package blocks (titled `minigrad/...`) become Markdown, shown but not run: the installed package
+  already has them, and running an earlier chapter's version of a function (a block that a later
+  chapter replaces) would re-attach it to Tensor and change what the rest of the notebook does.
 - Build-time figures (```` ```python exec="on" html="true" ````) become cells that display their
   HTML instead of printing it.
 - Collapsible blocks (`??? tip "Hint"`) become HTML <details>; a solution's code becomes a code
@@ -156,12 +157,15 @@ def chapter_cells(text: str, chapter_stems: set[str]) -> list:
         line = lines[i]
         if i in fences:
             end, info, code, in_solution = fences[i]
+            title = re.search(r'title="([^"]+)"', info)
+            if title and title[1].startswith("minigrad/"):  # package code: shown, not run
+                markdown.extend(["", f"`{title[1]}` (package code: the installed minigrad has it)",
+                                 "", "```python", *code.rstrip("\n").splitlines(), "```", ""])
+                i = end
+                continue
             if blocks:  # a <details> cannot hold a code cell: close it first
                 close_details()
             flush()
-            title = re.search(r'title="([^"]+)"', info)
-            if title:
-                code = f"# {title[1]}: package code (the installed minigrad has it too)\n{code}"
             if 'exec="on"' in info and 'html="true"' in info:
                 code = _display_html(code)
             if in_solution:
