@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import shutil
@@ -172,3 +173,16 @@ def test_a_second_definition_must_say_what_it_does(tmp_path, second, message):
     root = _book(tmp_path, _fence("minigrad/m.py", "class C:\n    x = 0\n\n\ndef f():\n    pass\n"), second)
     with pytest.raises(SystemExit, match=message):
         tangle.tangle(root)
+
+
+def test_no_block_imports_from_its_own_module():
+    """A package block runs in its module's namespace (conftest.py): importing from the very
+    module it defines is noise the reader has to step over."""
+    found = []
+    for chapter in tangle.nav_chapters(ROOT):
+        for block in tangle.code_blocks(chapter):
+            module = block.target.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            for node in ast.walk(ast.parse(block.code)):
+                if isinstance(node, ast.ImportFrom) and node.module == module:
+                    found.append(f"{chapter.name}: {ast.unparse(node)}")
+    assert not found, found
