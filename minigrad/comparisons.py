@@ -3,8 +3,8 @@
 
 """Non-differentiable functions: comparisons, argmax, all, any, floor.
 
-Their results never require grad: inside a graph they act as constants, and gradients flow
-through the other arguments of whatever uses them.
+Their results never require grad: inside a graph they act as constants, and
+gradients flow through the other arguments of whatever uses them.
 """
 
 from typing import Callable
@@ -22,14 +22,15 @@ le = wrap_forward_fn(np.less_equal, is_differentiable=False)
 gt = wrap_forward_fn(np.greater, is_differentiable=False)
 ge = wrap_forward_fn(np.greater_equal, is_differentiable=False)
 
-# What a comparison operator accepts; for anything else it returns NotImplemented.
+# What a comparison operator accepts (for anything else: NotImplemented).
 _COMPARABLE = (Tensor, np.ndarray, np.generic, int, float, complex, list, tuple)
 
 
 def _comparison_operator(compare: Callable) -> Callable:
     def operator(self: Tensor, other):
         if not isinstance(other, _COMPARABLE):
-            return NotImplemented  # Python falls back: x == None is False, x < None a TypeError
+            # Python falls back: x == None is False, x < None a TypeError
+            return NotImplemented
         return compare(self, other)
 
     operator.__name__ = f"__{compare.__name__}__"
@@ -45,32 +46,54 @@ Tensor.__ge__ = _comparison_operator(ge)
 
 
 def _check_dim(name: str, dim, ndim: int, allow_tuple: bool) -> None:
-    """TypeError for a dim that is not an int (or a tuple of ints), IndexError when out of range."""
+    """Check the dim given to argmax, all or any.
+
+    TypeError for a dim that is not an int (or a tuple of ints), IndexError
+    for one out of range.
+    """
     if dim is None:
         return
     dims = dim if allow_tuple and isinstance(dim, tuple) else (dim,)
     for d in dims:
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)):
-            wanted = "an int, a tuple of ints or None" if allow_tuple else "an int or None"
+            if allow_tuple:
+                wanted = "an int, a tuple of ints or None"
+            else:
+                wanted = "an int or None"
             raise TypeError(f"{name}: dim must be {wanted}, got {dim!r}")
         if not -ndim <= d < ndim:
-            valid = f"valid dims are {-ndim} to {ndim - 1}" if ndim else "a 0-d tensor has none: use dim=None"
-            raise IndexError(f"{name}: dim {d} is out of range for a tensor with {ndim} dimensions ({valid})")
+            if ndim:
+                valid = f"valid dims are {-ndim} to {ndim - 1}"
+            else:
+                valid = "a 0-d tensor has none: use dim=None"
+            raise IndexError(
+                f"{name}: dim {d} is out of range for a tensor with {ndim} "
+                f"dimensions ({valid})"
+            )
 
 
-def _argmax(x: np.ndarray, dim: int | None = None, keepdim: bool = False) -> np.ndarray:
-    """Index of the largest entry along dim (of the flattened array if dim is None); first on ties."""
+def _argmax(
+    x: np.ndarray, dim: int | None = None, keepdim: bool = False
+) -> np.ndarray:
+    """Index of the largest entry along dim; the first one on ties.
+
+    With dim=None, the index is one into the flattened array.
+    """
     _check_dim("argmax", dim, np.ndim(x), allow_tuple=False)
     return np.argmax(x, axis=dim, keepdims=keepdim)
 
 
-def _all(x: np.ndarray, dim: int | tuple | None = None, keepdim: bool = False) -> np.ndarray:
+def _all(
+    x: np.ndarray, dim: int | tuple | None = None, keepdim: bool = False
+) -> np.ndarray:
     """True where every entry along dim is nonzero."""
     _check_dim("all", dim, np.ndim(x), allow_tuple=True)
     return np.all(x, axis=dim, keepdims=keepdim)
 
 
-def _any(x: np.ndarray, dim: int | tuple | None = None, keepdim: bool = False) -> np.ndarray:
+def _any(
+    x: np.ndarray, dim: int | tuple | None = None, keepdim: bool = False
+) -> np.ndarray:
     """True where some entry along dim is nonzero."""
     _check_dim("any", dim, np.ndim(x), allow_tuple=True)
     return np.any(x, axis=dim, keepdims=keepdim)
