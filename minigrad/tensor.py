@@ -168,8 +168,8 @@ class Tensor:
     def __bool__(self) -> bool:
         if self.array.size != 1:
             raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
-                "use .any() or .all()"
+                f"the truth value of a tensor of shape {self.shape} is "
+                "ambiguous; use .any() or .all()"
             )
         return bool(self.array.item())
 

@@ -36,7 +36,7 @@ def tensor_arguments(t: Tensor) -> list[tuple[int, Tensor]]:
             found.append((position, t.recipe.parents[position]))
             continue
         # Not a parent: a tensor that needs no gradient is still among the
-        # saved versions, and args holds its very array (chapter 3), so
+        # saved versions (chapter 15), and args holds its very array, so
         # identity finds it.
         for saved in t.recipe.saved_versions:
             if saved.array is arg:
