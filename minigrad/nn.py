@@ -63,20 +63,49 @@ class Module:
             self._modules[name] = value
         object.__setattr__(self, name, value)
 
+    def children(self) -> Iterator["Module"]:
+        """The direct sub-modules, each once, in the order they were assigned."""
+        yield from {id(m): m for m in self._modules.values()}.values()
+
+    def named_modules(
+        self, prefix: str = ""
+    ) -> Iterator[tuple[str, "Module"]]:
+        """This module ("") and every module below it, each once."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:  # one module stored under two names
+                continue
+            seen.add(id(module))
+            yield name, module
+            below = [
+                (f"{name}.{child}" if name else child, sub)
+                for child, sub in module._modules.items()
+            ]
+            stack.extend(reversed(below))  # keep the order of assignment
+
     def modules(self) -> Iterator["Module"]:
-        """The direct sub-modules, in the order they were assigned."""
-        yield from self._modules.values()
+        """This module and every module below it (PyTorch's meaning)."""
+        for _, module in self.named_modules():
+            yield module
 
     def named_parameters(
         self, prefix: str = "", recurse: bool = True
     ) -> Iterator[tuple[str, Parameter]]:
-        for name, parameter in self._parameters.items():
-            yield prefix + name, parameter
+        """Each parameter once, with its first name, even when shared."""
+        seen: set[int] = set()
         if recurse:
-            for name, module in self._modules.items():
-                yield from module.named_parameters(
-                    prefix + name + ".", recurse=True
-                )
+            modules = self.named_modules(prefix)
+        else:
+            modules = iter([(prefix, self)])
+        for module_name, module in modules:
+            for name, parameter in module._parameters.items():
+                if id(parameter) in seen:  # tied weights: one tensor, two names
+                    continue
+                seen.add(id(parameter))
+                full_name = f"{module_name}.{name}" if module_name else name
+                yield full_name, parameter
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         """Every parameter of this module.
