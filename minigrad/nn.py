@@ -64,7 +64,7 @@ class Module:
         object.__setattr__(self, name, value)
 
     def children(self) -> Iterator["Module"]:
-        """The direct sub-modules, each once, in the order they were assigned."""
+        """The direct sub-modules, each once, in order of assignment."""
         yield from {id(m): m for m in self._modules.values()}.values()
 
     def named_modules(
