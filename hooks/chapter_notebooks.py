@@ -1,7 +1,8 @@
 """Every chapter as a notebook: serve it from the site and link to it from the chapter's page.
 
-- The site gets notebooks/NN-topic.ipynb for every chapter, generated from the chapter at build
-  time by tools/notebooks.py (so the download always matches the page).
+- The site gets notebooks/NN-topic.ipynb for every chapter (appendix-topic.ipynb for an appendix
+  page), generated from the chapter at build time by tools/notebooks.py (so the download always
+  matches the page).
 - Each chapter page, and the training notebook page, gets a "Download notebook" and an "Open in
   Colab" link under its title. Colab opens the copy committed in notebooks/ on GitHub, which
   tests/test_notebooks.py keeps equal to the chapters; `extra.github_repo` in mkdocs.yml names
@@ -65,7 +66,7 @@ def on_page_markdown(markdown: str, page, config, files):
         return markdown
     download = posixpath.relpath(notebooks.notebook_name(chapter), posixpath.dirname(page.file.src_uri) or ".")
     links = (
-        f'<p class="notebook-links" markdown>[Download this chapter as a notebook]({download}){{ download="{chapter.stem}.ipynb" }} · '
+        f'<p class="notebook-links" markdown>[Download this {notebooks.page_kind(chapter)} as a notebook]({download}){{ download="{chapter.stem}.ipynb" }} · '
         f"[Open in Colab]({notebooks.colab_url(config.extra['github_repo'], chapter)})</p>"
     )
     # Right under the title (the first line of every chapter is its `# Title`).

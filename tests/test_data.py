@@ -1,7 +1,11 @@
-"""minigrad.data: the bundled digits, train_test_split, DataLoader, IDX files and load_mnist.
+"""minigrad.data: the bundled digits, train_test_split, DataLoader, IDX files, load_mnist and
+load_fashion_mnist.
 
 The download tests talk only to an HTTP server that this module starts on 127.0.0.1 (port 0),
 serving small IDX files it generates; a server that is "down" is a closed port on 127.0.0.1.
+
+The Fashion-MNIST tests read Debian's package dataset-fashion-mnist. They skip when it is missing
+only if the environment variable CI is unset: .ci/run installs the package, so in CI they run.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import os
 import re
 import socket
 import threading
@@ -18,9 +23,18 @@ import numpy as np
 import pytest
 
 import minigrad
-from minigrad import DataLoader, Tensor, load_digits, load_mnist, train_test_split
+from minigrad import (
+    DataLoader,
+    Tensor,
+    load_digits,
+    load_fashion_mnist,
+    load_mnist,
+    train_test_split,
+)
 from minigrad import data as data_module
 from minigrad.data import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_FOLDER,
     IDX_TYPES,
     MNIST_FILES,
     MNIST_MD5,
@@ -291,7 +305,8 @@ def test_loader_rejects_bad_data():
 
 
 def test_public_names():
-    for name in ("load_digits", "train_test_split", "DataLoader", "load_mnist"):
+    names = ("load_digits", "train_test_split", "DataLoader", "load_mnist", "load_fashion_mnist")
+    for name in names:
         assert getattr(minigrad, name) is getattr(data_module, name)
 
 
@@ -651,3 +666,69 @@ def test_download_argument_errors(tmp_path):
         load_mnist(root=tmp_path, base_url=[])
     with pytest.raises(ValueError, match="checksums has no entry for train-images-idx3-ubyte.gz"):
         load_mnist(root=tmp_path, base_url="http://127.0.0.1:1/", checksums={})
+
+
+# --- load_fashion_mnist --------------------------------------------------------------------------
+
+
+def test_load_fashion_mnist_reads_a_folder_given_as_root(tmp_path):
+    """Debian's layout: the four files directly in the folder (not in a mnist/ subfolder)."""
+    images, labels = mnist_like(4, seed=5)
+    for name, array in zip(MNIST_FILES["train"], (images, labels)):
+        (tmp_path / name).write_bytes(gzip.compress(idx_bytes(array)))
+    got_images, got_labels = load_fashion_mnist(root=tmp_path)
+    assert got_images.dtype == np.float32 and got_images.shape == (4, 28, 28)
+    assert got_images.min() == 0.0 and got_images.max() == 1.0
+    assert np.array_equal(np.rint(got_images * 255), images)
+    assert got_labels.dtype == np.int64 and np.array_equal(got_labels, labels)
+    assert np.array_equal(load_fashion_mnist(root=str(tmp_path), train=True)[1], labels)
+
+
+def test_load_fashion_mnist_missing_files_say_where_and_how(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError) as caught:
+        load_fashion_mnist(root=tmp_path, train=False)
+    message = str(caught.value)
+    assert "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz not found" in message
+    assert f"in {tmp_path}." in message and "apt-get install dataset-fashion-mnist" in message
+    # the default folder is read when root is not given, and named when it lacks the files
+    monkeypatch.setattr(data_module, "FASHION_MNIST_FOLDER", tmp_path / "not-installed")
+    missing = re.escape(f"found in {tmp_path / 'not-installed'}.")
+    with pytest.raises(FileNotFoundError, match=missing):
+        load_fashion_mnist()
+
+
+def test_load_fashion_mnist_checks_what_the_files_hold(tmp_path):
+    flat_images, labels = np.zeros((3, 784), np.uint8), np.zeros(3, np.uint8)  # images not 2-D
+    for name, array in zip(MNIST_FILES["test"], (flat_images, labels)):
+        (tmp_path / name).write_bytes(gzip.compress(idx_bytes(array)))
+    with pytest.raises(ValueError, match=r"expected unsigned-byte images .* \(3, 784\)"):
+        load_fashion_mnist(root=tmp_path, train=False)
+
+
+FASHION_FILES = [FASHION_MNIST_FOLDER / name for pair in MNIST_FILES.values() for name in pair]
+needs_fashion_mnist = pytest.mark.skipif(
+    not all(path.is_file() for path in FASHION_FILES) and not os.environ.get("CI"),
+    reason=f"Fashion-MNIST is not installed in {FASHION_MNIST_FOLDER} and CI is unset, so this may "
+    "skip here (in CI it must run); install it with: apt-get install dataset-fashion-mnist",
+)
+
+
+@needs_fashion_mnist
+@pytest.mark.parametrize("train, count", [(True, 60_000), (False, 10_000)], ids=["train", "test"])
+def test_fashion_mnist_from_debian(train, count):
+    names = MNIST_FILES["train" if train else "test"]
+    image_file, label_file = (FASHION_MNIST_FOLDER / name for name in names)
+    raw_images, raw_labels = read_idx(image_file), read_idx(label_file)  # the files as they are
+    assert raw_images.dtype == np.uint8 and raw_images.shape == (count, 28, 28)
+    assert raw_labels.dtype == np.uint8 and raw_labels.shape == (count,)
+    images, labels = load_fashion_mnist(train=train)  # Debian's folder by default
+    assert images.dtype == np.float32 and images.shape == (count, 28, 28)
+    assert np.array_equal(np.rint(images * 255), raw_images)  # exactly the bytes, scaled to [0, 1]
+    assert images.min() == 0.0 and images.max() == 1.0
+    assert labels.dtype == np.int64 and np.array_equal(labels, raw_labels)
+    assert np.array_equal(np.unique(labels), np.arange(10)) and len(FASHION_MNIST_CLASSES) == 10
+    assert np.bincount(labels).tolist() == [count // 10] * 10  # balanced: a tenth per class
+    assert labels[0] == FASHION_MNIST_CLASSES.index("Ankle boot")  # both files open with a boot
+    # the same arrays when the folder is passed explicitly
+    again_images, again_labels = load_fashion_mnist(root=FASHION_MNIST_FOLDER, train=train)
+    assert np.array_equal(again_labels, labels) and np.array_equal(again_images[:100], images[:100])

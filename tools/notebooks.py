@@ -1,7 +1,10 @@
 """Turn every chapter into a Jupyter notebook that runs from top to bottom.
 
-    python tools/notebooks.py           # write notebooks/NN-topic.ipynb from docs/
+    python tools/notebooks.py           # write notebooks/NN-topic.ipynb from docs/NN-topic.md
     python tools/notebooks.py --check   # exit 1 and name the notebooks that differ from docs/
+
+Every page of the nav at the top of docs/ but the home page gets one, named after its file: the
+chapters (`NN-topic.ipynb`) and the appendix pages (`appendix-topic.ipynb`).
 
 The notebooks are committed because "Open in Colab" can only open a notebook that is in the
 GitHub repository; the site serves the same notebooks, generated at build time by
@@ -64,6 +67,11 @@ def chapters(root: Path = ROOT) -> list[Path]:
 
 def notebook_name(chapter: Path) -> str:
     return f"{FOLDER}/{chapter.stem}.ipynb"
+
+
+def page_kind(chapter: Path) -> str:
+    """What the page is called in its notebook and links: "appendix" (appendix-*.md) or "chapter"."""
+    return "appendix" if chapter.stem.startswith("appendix") else "chapter"
 
 
 def colab_url(repo: str, chapter: Path) -> str:
@@ -219,11 +227,12 @@ def chapter_notebook(chapter: Path, repo: str, chapter_stems: set[str]) -> str:
     """The JSON text of a chapter's notebook."""
     text = chapter.read_text(encoding="utf8")
     title, _, rest = text.partition("\n")
+    kind = page_kind(chapter)
     intro = nbformat.v4.new_markdown_cell(
-        f"{title}\n\n*A chapter of Backpropagation from scratch, as a notebook generated from "
-        f"`docs/{chapter.name}`. Run the cells from top to bottom. A cell that starts with "
-        "`# minigrad/...` is the package's own code, as the chapter writes it: running it defines "
-        "the same names again in this notebook.*"
+        f"{title}\n\n*{'An' if kind == 'appendix' else 'A'} {kind} of Backpropagation from scratch, "
+        f"as a notebook generated from `docs/{chapter.name}`. Run the cells from top to bottom. "
+        f"A cell that starts with `# minigrad/...` is the package's own code, as the {kind} "
+        "writes it: running it defines the same names again in this notebook.*"
     )
     setup = setup_cell(repo, ["pytest"] if "import pytest" in text else [])
     notebook = nbformat.v4.new_notebook()
