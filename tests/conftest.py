@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "site"
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"_book_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+site_url_hook = _load(ROOT / "hooks" / "site_url.py")
+GITHUB_REPO = _load(ROOT / "tools" / "notebooks.py").github_repo(ROOT)  # extra.github_repo, "owner/name"
+SITE_URL = site_url_hook.pages_url(GITHUB_REPO)  # where the site is published, e.g. https://owner.github.io/name/
+SITE_PATH = urlsplit(SITE_URL).path  # the path the site is served under there, e.g. /name/
 ENV = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's end-of-life banner
 
 

@@ -3,8 +3,10 @@
 The session's build (site/) is served on 127.0.0.1 and every page is opened. On each: no console
 error, no failed request, no request anywhere but 127.0.0.1; math rendered by KaTeX with no error;
 graphs drawn with a size; notebook links that download a valid notebook. Then: math and graphs are
-there with JavaScript off, search finds "unbroadcast", the palette toggle switches to dark, and the
-offline build works from file://. Screenshots go to test-artifacts/screenshots/ to look at.
+there with JavaScript off, search finds "unbroadcast", the palette toggle switches to dark, the
+offline build works from file://, and a missing page gets the styled 404 page. The site is served
+under its path on GitHub Pages (/name/ of https://owner.github.io/name/), as it will be published.
+Screenshots go to test-artifacts/screenshots/ to look at.
 
 Needs Chromium: `sudo apt-get install -y chromium` (never `playwright install`, which downloads a
 browser build). Without it these tests fail, unless MINIGRAD_SKIP_BROWSER=1 says to skip them.
@@ -12,6 +14,7 @@ browser build). Without it these tests fail, unless MINIGRAD_SKIP_BROWSER=1 says
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit
 import nbformat
 import pytest
 
-from tests.conftest import ROOT, SITE, mkdocs_build
+from tests.conftest import ROOT, SITE, SITE_PATH, mkdocs_build
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
@@ -44,18 +47,40 @@ def chromium() -> str:
                 "them", pytrace=False)
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
+class PagesHandler(SimpleHTTPRequestHandler):
+    """site/ served as GitHub Pages serves it: under the site's path (/name/ of owner.github.io/name/),
+    and 404.html, with status 404, for any URL that has no file."""
+
+    def translate_path(self, path):
+        path = urlsplit(path).path
+        if not (path + "/").startswith(SITE_PATH):
+            return str(SITE / "no such file")  # outside the site
+        return super().translate_path("/" + path[len(SITE_PATH):])
+
+    def send_head(self):
+        path = self.translate_path(self.path)
+        if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "index.html")):
+            path = "missing"  # no directory listings on Pages
+        if os.path.exists(path):
+            return super().send_head()
+        body = (SITE / "404.html").read_bytes()
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return io.BytesIO(body)
+
     def log_message(self, *args):
         pass
 
 
 @pytest.fixture(scope="module")
 def server(build_log):
-    """site/ on 127.0.0.1, on a free port, in a thread."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(SITE)))
+    """site/ on 127.0.0.1, on a free port, in a thread, under the site's path as on GitHub Pages."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(PagesHandler, directory=str(SITE)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield f"http://127.0.0.1:{httpd.server_address[1]}{SITE_PATH}"
     httpd.shutdown()
     httpd.server_close()
     thread.join()
@@ -240,6 +265,28 @@ def test_screenshots(server, browser):
     context.close()
     assert all((SCREENSHOTS / f"{name}.png").stat().st_size > 5_000
                for name in ("math-page", "graph", "notebook-plot", "exercise-solution"))
+
+
+def test_a_missing_page_gets_the_styled_404_page(server, browser):
+    """As on GitHub Pages: a missing URL, however deep, shows 404.html, which must find its assets."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    watch = Watch(context, local(server))
+    page = watch.page(context)
+    response = page.goto(server + "no/such/chapter/", wait_until="networkidle")
+    assert response.status == 404
+    expected = [f"HTTP 404: {server}no/such/chapter/", "console: Failed to load resource: the server responded with a status of 404 (Not Found)"]
+    for problem in expected:  # the page's own 404, once as a response and once in the console
+        watch.problems.remove(problem)
+    loaded = [url for url in watch.requests if url.endswith((".css", ".js"))]
+    assert any("/assets/stylesheets/main" in url for url in loaded) and any("katex" in url for url in loaded), loaded
+    # styled: Material's header is a coloured bar, and the page says what went wrong
+    header = page.evaluate("getComputedStyle(document.querySelector('.md-header')).backgroundColor")
+    assert header not in ("rgba(0, 0, 0, 0)", "transparent"), header
+    assert "404" in page.locator(".md-content").inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "404.png")
+    context.close()
+    assert not watch.problems and not watch.outside(), watch.problems + watch.outside()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tests.conftest import SITE
+from tests.conftest import SITE, SITE_PATH
 
 RESOURCE_ATTRIBUTES = {("link", "href"), ("script", "src"), ("img", "src"), ("source", "src"),
                        ("iframe", "src"), ("video", "src"), ("audio", "src"), ("embed", "src"),
@@ -33,14 +33,15 @@ class Page(HTMLParser):
         self.resources: list[str] = []
 
     def handle_starttag(self, tag, attrs):
+        canonical = tag == "link" and ("rel", "canonical") in attrs  # the page's published address, not a load
         for name, value in attrs:
             if value is None:
                 continue
             if name in ("id", "name") and (name == "id" or tag == "a"):
                 self.ids.add(value)
-            elif (tag, name) in RESOURCE_ATTRIBUTES or (tag, name) == ("use", "xlink:href"):
+            elif ((tag, name) in RESOURCE_ATTRIBUTES or (tag, name) == ("use", "xlink:href")) and not canonical:
                 self.resources.append(value)
-            elif name == "href" and tag == "a":
+            elif name == "href" and (tag == "a" or canonical):
                 self.links.append(value)
 
     handle_startendtag = handle_starttag
@@ -74,8 +75,14 @@ def check_site() -> tuple[list[str], Counter, Counter]:
             if parts.scheme in ("mailto", "data", "javascript"):
                 continue
             counts[f"internal {kind}s"] += 1
-            target = site_path(posixpath.normpath(posixpath.join(posixpath.dirname(here), parts.path))
-                               + ("/" if parts.path.endswith("/") else "")) if parts.path else path
+            url_path = parts.path
+            if url_path.startswith("/"):  # 404.html: absolute paths, under the site's path on its host
+                if not (url_path + "/").startswith(SITE_PATH):
+                    problems.append(f"{here}: {url} is outside {SITE_PATH}, the path the site is served under")
+                    continue
+                url_path = "/" + url_path[len(SITE_PATH):]
+            target = site_path(posixpath.normpath(posixpath.join(posixpath.dirname(here), url_path))
+                               + ("/" if url_path.endswith("/") else "")) if url_path else path
             if not target.is_file():
                 problems.append(f"{here}: {url} -> {target.relative_to(SITE)} does not exist")
                 continue
@@ -113,12 +120,14 @@ def test_the_checker_finds_a_broken_anchor(tmp_path, monkeypatch):
     (tmp_path / "index.html").write_text(
         '<p id="top"><a href="a/">ok</a> <a href="a/#here">ok</a> <a href="#top">ok</a>'
         '<a href="b.html">missing page</a> <a href="a/#nowhere">missing id</a>'
-        '<script src="https://cdn.example/x.js"></script> <a href="https://example.org">fine</a></p>',
+        '<script src="https://cdn.example/x.js"></script> <a href="https://example.org">fine</a>'
+        f'<a href="{module.SITE_PATH}a/#here">ok</a> <link rel="stylesheet" href="/elsewhere/x.css"></p>',
         encoding="utf8",
     )
     (tmp_path / "a" / "index.html").write_text('<h1 id="here">A</h1>', encoding="utf8")
     monkeypatch.setattr(module, "SITE", tmp_path)
     problems, counts, external = module.check_site()
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert any("b.html" in p for p in problems) and any("nowhere" in p for p in problems)
+    assert any("/elsewhere/x.css is outside" in p for p in problems)
     assert any("cdn.example" in p for p in problems) and external["example.org"] == 1

@@ -17,7 +17,7 @@ from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from tools.tangle import nav_chapters
 
-from tests.conftest import ROOT, SITE, mkdocs_build  # build_log, the session's build, is a fixture there
+from tests.conftest import GITHUB_REPO, ROOT, SITE, SITE_PATH, SITE_URL, mkdocs_build, site_url_hook  # build_log, the session's build, is a fixture there
 
 
 def page_of(chapter: Path) -> Path:
@@ -105,7 +105,7 @@ def test_no_math_left_unrendered(build_log):
 EXTERNAL = "(?:https?:)?//"  # also protocol-relative URLs
 EXTERNAL_IN_HTML = re.compile(
     rf"""<(?:script|img|iframe|source|audio|video|embed)\b[^>]*\ssrc\s*=\s*["']?{EXTERNAL}"""
-    rf"""|<link\b[^>]*\shref\s*=\s*["']?{EXTERNAL}"""
+    rf"""|<link\b(?![^>]*\brel\s*=\s*["']?canonical\b)[^>]*\shref\s*=\s*["']?{EXTERNAL}"""  # canonical: an address, not a load
     rf"""|\bimport\s*\(\s*["']{EXTERNAL}""",  # a module script's dynamic import
     re.IGNORECASE,
 )
@@ -120,6 +120,12 @@ def test_nothing_is_loaded_from_outside_the_site(build_log):
             for match in pattern.finditer(text):
                 found.append(f"{path.relative_to(SITE)}: {text[match.start():match.end() + 60]!r}")
     assert not found, "\n".join(found)
+
+
+def test_a_canonical_link_is_not_a_load():
+    assert EXTERNAL_IN_HTML.search('<link rel="stylesheet" href="https://cdn.example/x.css">')
+    assert EXTERNAL_IN_HTML.search('<link href="//cdn.example/x.css" rel="stylesheet">')
+    assert not EXTERNAL_IN_HTML.search('<link rel="canonical" href="https://owner.github.io/book/">')
 
 
 def test_katex_css_and_fonts_are_served(build_log):
@@ -247,3 +253,101 @@ def test_tables_are_rendered_not_printed(build_log):
     assert not leftovers, f"raw Markdown tables on {leftovers}"
     chapter17 = page_of(ROOT / "docs" / "17-making-it-fast.md").read_text(encoding="utf8")
     assert chapter17.count("<table>") == 6  # MLP steps, fresh processes, allocator, known losses, deep chains, per-op
+
+
+# --- the site's address: site_url from extra.github_repo (hooks/site_url.py) ------------------------
+
+
+def url_of(page: Path) -> str:
+    """The published URL of a site/ page (use_directory_urls: a/index.html is served as a/)."""
+    return SITE_URL + page.relative_to(SITE).as_posix().removesuffix("index.html")
+
+
+@pytest.mark.parametrize("repo, url", [
+    ("your-github-org/backprop-from-scratch", "https://your-github-org.github.io/backprop-from-scratch/"),
+    ("Some-Org/Some.Book", "https://some-org.github.io/Some.Book/"),
+    ("Some-Org/some-org.github.io", "https://some-org.github.io/"),  # a user or organisation site
+])
+def test_site_url_is_the_pages_address_of_the_repository(repo, url):
+    assert site_url_hook.pages_url(repo) == url
+
+
+@pytest.mark.parametrize("repo", ["", "owner", "owner/", "/name", "owner/name/more", "https://github.com/o/n", "-o/n"])
+def test_a_repository_that_is_not_owner_slash_name_is_an_error(repo):
+    with pytest.raises(ValueError, match="owner/name"):
+        site_url_hook.pages_url(repo)
+
+
+def test_the_repository_is_written_once():
+    """mkdocs.yml names the repository in extra.github_repo only; site_url comes from it."""
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf8")
+    assert not re.search(r"^site_url\s*:", text, re.M), "set extra.github_repo, not site_url (hooks/site_url.py)"
+    assert text.count(GITHUB_REPO) == 1
+    assert site_url_hook.github_repo_of(ROOT / "mkdocs.yml") == GITHUB_REPO  # the workflow's reading = YAML's
+
+
+@pytest.mark.parametrize("repo, code, says", [
+    ("your-github-org/backprop-from-scratch", 1, "placeholder"),
+    ("someone/backprop-from-scratch", 0, "https://someone.github.io/backprop-from-scratch/"),
+    ("some one/book", 1, "owner/name"),
+])
+def test_the_publishing_check_refuses_the_placeholder(tmp_path, capsys, repo, code, says):
+    """What the Pages workflow runs first: `python hooks/site_url.py --check`."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf8").replace(GITHUB_REPO, repo)
+    (tmp_path / "mkdocs.yml").write_text(config, encoding="utf8")
+    assert site_url_hook.check(tmp_path / "mkdocs.yml") == code
+    assert says in capsys.readouterr()[code == 1]  # stdout when it passes, stderr when it fails
+
+
+def test_sitemap_lists_the_published_url_of_every_page(build_log):
+    import xml.etree.ElementTree as ET
+
+    namespace = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    urls = [loc.text for loc in ET.parse(SITE / "sitemap.xml").getroot().findall("s:url/s:loc", namespace)]
+    assert urls and all(url.startswith(SITE_URL) for url in urls), urls[:5]  # not "None", not relative
+    pages = {url_of(page) for page in html_pages() if page.name != "404.html"}
+    assert set(urls) == pages
+
+
+def test_every_page_has_its_canonical_link(build_log):
+    wrong = []
+    for page in html_pages():
+        if page.name == "404.html":
+            continue
+        found = re.findall(r'<link rel="canonical" href="([^"]*)"', page.read_text(encoding="utf8"))
+        if found != [url_of(page)]:
+            wrong.append(f"{page.relative_to(SITE)}: {found}, expected {url_of(page)}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_404_page_loads_its_assets_from_absolute_paths(build_log):
+    """GitHub Pages serves 404.html for a missing URL at any depth: relative paths would break there."""
+    html = (SITE / "404.html").read_text(encoding="utf8")
+    loads = re.findall(r'<(?:link|script)\b[^>]*\s(?:href|src)="([^"]+)"', html)
+    stylesheets = re.findall(r'<link\b[^>]*rel="stylesheet"[^>]*href="([^"]+)"', html)
+    assert any("main" in url for url in stylesheets) and any("katex" in url for url in stylesheets), stylesheets
+    assert any("bundle" in url and url.endswith(".js") for url in loads), loads
+    for url in loads:
+        assert url.startswith(SITE_PATH), f"404.html loads {url!r}: not an absolute path under {SITE_PATH}"
+        assert (SITE / url.removeprefix(SITE_PATH)).is_file(), url
+    assert f'"base": "{SITE_PATH}"' in html  # Material's scripts (search) find the site from there
+
+
+def test_pages_workflow_publishes_only_after_the_check_and_the_tests():
+    import yaml
+
+    def workflow(name):
+        loaded = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text(encoding="utf8"))
+        return loaded.get("on", loaded.get(True)), loaded["jobs"]  # YAML 1.1 reads `on:` as True
+
+    ci_on, ci = workflow("ci.yml")
+    pages_on, pages = workflow("pages.yml")
+    assert "workflow_call" in ci_on and any(step.get("run") == "bash .ci/run" for step in ci["test"]["steps"])
+    assert [step["run"] for step in pages["check"]["steps"] if "run" in step] == ["python hooks/site_url.py --check"]
+    assert pages["test"] == {"needs": "check", "uses": "./.github/workflows/ci.yml"}
+    assert pages["build"]["needs"] == "test" and pages["deploy"]["needs"] == "build"
+    assert any("MINIGRAD_SETUP=site ./dev build" in step.get("run", "") for step in pages["build"]["steps"])
+    assert "pages" not in str(workflow("pages.yml")[1]["build"].get("permissions", ""))  # only deploy may write Pages
+    nodes = [step["with"]["node-version"] for jobs in (ci, pages) for job in jobs.values()
+             for step in job.get("steps", []) if step.get("uses", "").startswith("actions/setup-node@")]
+    assert nodes and all(int(version) >= 22 and int(version) % 2 == 0 for version in nodes), nodes  # an LTS line
