@@ -6,6 +6,8 @@
 It is tangled from the chapters of the book "Backpropagation from scratch".
 """
 
+import importlib.metadata
+
 from minigrad.backward_functions import (
     forward_and_back,
     log_back,
@@ -54,3 +56,10 @@ from minigrad.inplace import add_, sub_, zero_
 from minigrad.optim import SGD
 from minigrad.training import evaluate, train_epoch
 from minigrad.viz import draw_graph
+
+
+# --- docs/index.md ---
+try:  # the version is written once, in pyproject.toml; installing records it
+    __version__ = importlib.metadata.version("minigrad-notes")
+except importlib.metadata.PackageNotFoundError:  # a source tree never installed
+    __version__ = "0+unknown"

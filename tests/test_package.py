@@ -115,6 +115,9 @@ def test_the_version_is_written_in_pyproject_and_repeated_where_it_must_be():
     assert citation["version"] == VERSION
     if first["date"] != "Unreleased":  # released: the same date in both
         assert str(citation["date-released"]) == first["date"]
+    import minigrad
+
+    assert minigrad.__version__ == VERSION  # installed (editable) from this pyproject
 
 
 def test_citation_cff_is_valid_and_points_at_the_repository():
