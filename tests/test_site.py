@@ -351,3 +351,23 @@ def test_pages_workflow_publishes_only_after_the_check_and_the_tests():
     nodes = [step["with"]["node-version"] for jobs in (ci, pages) for job in jobs.values()
              for step in job.get("steps", []) if step.get("uses", "").startswith("actions/setup-node@")]
     assert nodes and all(int(version) >= 22 and int(version) % 2 == 0 for version in nodes), nodes  # an LTS line
+
+
+def test_the_training_chapter_trains_on_fashion_mnist_in_the_build(build_log):
+    """Chapter 15 trains the MLP on Fashion-MNIST while the site is built and shows the result:
+    a test accuracy of at least 85%, its curves, the confusion matrix and misclassified images."""
+    import os
+
+    from minigrad.data import FASHION_MNIST_FOLDER
+
+    if not (FASHION_MNIST_FOLDER / "t10k-images-idx3-ubyte.gz").exists() and not os.environ.get("CI"):
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist); CI installs it")
+    page = (SITE / "15-training" / "index.html").read_text(encoding="utf8")
+    section = page[page.index('id="2828-images-fashion-mnist"'):]
+    accuracy = re.search(r"final test accuracy (\d+\.\d+)% after (\d+) s of training", section)
+    assert accuracy, "the Fashion-MNIST run printed no final accuracy"
+    assert float(accuracy[1]) >= 85.0
+    for label in ("Loss and test accuracy per epoch", "Confusion matrix of the 10,000 test images",
+                  "The first twelve misclassified test images"):
+        assert f'<svg role="img" aria-label="{label}"' in section, label
+    assert 'style="max-width:100%;height:auto"' in section
