@@ -45,7 +45,7 @@ from minigrad.tensor import (
 from minigrad.graph import sorted_computational_graph, topological_sort
 from minigrad.backprop import backprop
 from minigrad.gradcheck import GradcheckError, gradcheck
-from minigrad.shapes import coerce_index, expand, getitem, permute, reshape, stack
+from minigrad.shapes import cat, coerce_index, expand, getitem, permute, reshape, stack
 from minigrad.reductions import amax, mean, sum, var
 from minigrad.linalg import einsum, matmul
 from minigrad.comparisons import all, any, argmax, eq, floor, ge, gt, le, lt, ne

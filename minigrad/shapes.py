@@ -345,8 +345,86 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     ndim = len(shapes[0]) + 1
     what = f"stacking tensors of shape {shapes[0]} into {ndim} axes"
     axis = _normalize_dim(dim, ndim, "stack", what)
-    for position in range(len(tensors)):
-        if (_stack, position) not in BACK_FUNCS.back_funcs:
-            back = partial(stack_back, position=position)
-            BACK_FUNCS.add_back_func(_stack, position, back)
-    return _stack_op(*tensors, axis=axis)
+    groups = _groups(list(tensors))
+    _register_positions(_stack, stack_back, len(groups[0]))
+    parts = [_stack_op(*group, axis=axis) for group in groups]
+    return _cat_tree(parts, axis)  # one group: parts[0] itself
+
+
+def _register_positions(func, back_fn, count: int) -> None:
+    """Backward functions for positions 0..count-1 of func, where missing."""
+    for position in range(count):
+        if (func, position) not in BACK_FUNCS.back_funcs:
+            back = partial(back_fn, position=position)
+            BACK_FUNCS.add_back_func(func, position, back)
+
+
+# inputs per recorded stack or cat: each backward call is passed all of them
+MOST_INPUTS = 64
+
+
+def _cat(*arrays: np.ndarray, axis: int) -> np.ndarray:
+    return np.concatenate(arrays, axis=axis)
+
+
+def cat_back(
+    grad_out: np.ndarray,
+    out: np.ndarray,
+    *arrays: np.ndarray,
+    axis: int,
+    position: int,
+) -> np.ndarray:
+    """Gradient of cat for the input at `position`: its stretch of grad_out."""
+    start = sum(array.shape[axis] for array in arrays[:position])
+    stop = start + arrays[position].shape[axis]
+    return grad_out[(slice(None),) * axis + (slice(start, stop),)]
+
+
+_cat_op = wrap_forward_fn(_cat)
+
+
+def _groups(items: list) -> list[list]:
+    return [items[i:i + MOST_INPUTS] for i in range(0, len(items), MOST_INPUTS)]
+
+
+def _cat_tree(parts: list, axis: int) -> Tensor:
+    """parts joined along axis by cats of at most MOST_INPUTS inputs each."""
+    while len(parts) > 1:
+        groups = _groups(parts)
+        _register_positions(_cat, cat_back, len(groups[0]))
+        parts = [
+            group[0] if len(group) == 1 else _cat_op(*group, axis=axis)
+            for group in groups
+        ]
+    return parts[0]
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Like torch.cat: tensors joined along their existing axis dim."""
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)):
+        raise TypeError(
+            "cat takes a list or tuple of tensors, got "
+            f"{type(tensors).__name__}; write cat([a, b]), not cat(a, b)"
+        )
+    if not tensors:
+        raise ValueError("cat needs at least one tensor, got an empty sequence")
+    shapes = [
+        np.shape(t.array if isinstance(t, Tensor) else t) for t in tensors
+    ]
+    if not shapes[0]:
+        raise ValueError("cat: a 0-d tensor has no axis to join along; "
+                         "use stack to make a new one")
+    axis = _normalize_dim(
+        dim, len(shapes[0]), "cat", f"tensors of shape {shapes[0]}"
+    )
+    for position, shape in enumerate(shapes):
+        other_axes = shape[:axis] + shape[axis + 1:]
+        if len(shape) != len(shapes[0]) or other_axes != (
+            shapes[0][:axis] + shapes[0][axis + 1:]
+        ):
+            raise ValueError(
+                f"cat along dim {axis} needs tensors whose other axes agree, "
+                f"but position 0 has shape {shapes[0]} and position "
+                f"{position} has shape {shape}"
+            )
+    return _cat_tree(list(tensors), axis)
