@@ -15,7 +15,7 @@ from minigrad.tensor import Tensor
 
 # --- docs/06-checking-gradients.md ---
 class GradcheckError(AssertionError):
-    """The gradient from the backward pass disagrees with central differences."""
+    """The backward pass's gradient disagrees with central differences."""
 
 
 def gradcheck(
@@ -26,12 +26,14 @@ def gradcheck(
     rtol: float = 1e-4,
     seed: int = 0,
 ) -> bool:
-    """Check the gradients of <fn(*inputs), v>, for a random v, with respect to every input
-    tensor that requires grad. Returns True, or raises GradcheckError naming the input, the
-    worst element, and both values.
+    """Check the gradients of <fn(*inputs), v>, for a random v, with respect to
+    every input tensor that requires grad. Returns True, or raises
+    GradcheckError naming the input, the worst element, and both values.
     """
     if not any(isinstance(x, Tensor) and x.requires_grad for x in inputs):
-        raise ValueError("gradcheck needs at least one input tensor with requires_grad=True")
+        raise ValueError(
+            "gradcheck needs at least one input tensor with requires_grad=True"
+        )
     with keep_float64():
         copies = [
             Tensor(x.array.astype(np.float64), requires_grad=True)
@@ -41,12 +43,21 @@ def gradcheck(
         ]
         out = fn(*copies)
         if not isinstance(out, Tensor):
-            raise TypeError(f"gradcheck: fn must return a Tensor, got {type(out).__name__}")
+            raise TypeError(
+                f"gradcheck: fn must return a Tensor, got {type(out).__name__}"
+            )
         if not out.requires_grad:
-            raise ValueError("gradcheck: fn's result does not depend on any input that requires grad")
+            raise ValueError(
+                "gradcheck: fn's result does not depend on any input that "
+                "requires grad"
+            )
         v = np.random.default_rng(seed).normal(size=out.shape)
         copied = {id(x) for x in copies}
-        others = [t for t in sorted_computational_graph(out) if t.is_leaf and id(t) not in copied]
+        others = [
+            t
+            for t in sorted_computational_graph(out)
+            if t.is_leaf and id(t) not in copied
+        ]
         saved_grads = [t.grad for t in others]
         try:
             backprop(out, v)
@@ -55,14 +66,22 @@ def gradcheck(
                 t.grad = grad
         for position, x in enumerate(copies):
             if isinstance(x, Tensor) and x.requires_grad:
-                analytic = x.grad.array if x.grad is not None else np.zeros_like(x.array)
+                if x.grad is not None:
+                    analytic = x.grad.array
+                else:
+                    analytic = np.zeros_like(x.array)
                 numerical = _central_differences(fn, copies, x, v, eps)
                 _compare(position, analytic, numerical, atol, rtol)
     return True
 
 
-def _central_differences(fn: Callable, inputs: list, x: Tensor, v: np.ndarray, eps: float) -> np.ndarray:
-    """d<fn(*inputs), v>/dx by central differences, element by element (x.array is nudged in place)."""
+def _central_differences(
+    fn: Callable, inputs: list, x: Tensor, v: np.ndarray, eps: float
+) -> np.ndarray:
+    """d<fn(*inputs), v>/dx by central differences, element by element.
+
+    x.array is nudged in place.
+    """
     grad = np.zeros_like(x.array)
     for index in np.ndindex(x.shape):
         original = x.array[index]
@@ -75,14 +94,23 @@ def _central_differences(fn: Callable, inputs: list, x: Tensor, v: np.ndarray, e
     return grad
 
 
-def _compare(position: int, analytic: np.ndarray, numerical: np.ndarray, atol: float, rtol: float) -> None:
+def _compare(
+    position: int,
+    analytic: np.ndarray,
+    numerical: np.ndarray,
+    atol: float,
+    rtol: float,
+) -> None:
     excess = np.abs(analytic - numerical) - (atol + rtol * np.abs(numerical))
     if excess.size and excess.max() > 0:
         worst = np.unravel_index(np.argmax(excess), excess.shape)
-        where = f"element {tuple(int(i) for i in worst)} of " if analytic.ndim else ""
+        index = tuple(int(i) for i in worst)
+        where = f"element {index} of " if analytic.ndim else ""
+        failing = int((excess > 0).sum())
         raise GradcheckError(
-            f"wrong gradient for input {position} (shape {analytic.shape}): at {where}that input, "
-            f"backward gives {analytic[worst]:.8g} but central differences give "
-            f"{numerical[worst]:.8g}; {int((excess > 0).sum())} of {excess.size} elements "
-            f"differ by more than atol={atol} + rtol={rtol} * |numerical|"
+            f"wrong gradient for input {position} (shape {analytic.shape}): "
+            f"at {where}that input, backward gives {analytic[worst]:.8g} but "
+            f"central differences give {numerical[worst]:.8g}; {failing} of "
+            f"{excess.size} elements differ by more than atol={atol} + "
+            f"rtol={rtol} * |numerical|"
         )

@@ -12,17 +12,23 @@ from minigrad.tensor import Tensor
 
 # --- docs/15-training.md ---
 class SGD:
-    """Plain stochastic gradient descent, like torch.optim.SGD without momentum."""
+    """Stochastic gradient descent, like torch.optim.SGD without momentum."""
 
     def __init__(self, params: Iterable[Tensor], lr: float) -> None:
         self.params = list(params)
         if not self.params:
-            raise ValueError("SGD got an empty list of parameters; pass model.parameters()")
+            raise ValueError(
+                "SGD got an empty list of parameters; pass model.parameters()"
+            )
         for i, p in enumerate(self.params):
             if not (isinstance(p, Tensor) and p.requires_grad):
-                raise TypeError(f"SGD: parameter {i} is not a tensor that requires grad")
+                raise TypeError(
+                    f"SGD: parameter {i} is not a tensor that requires grad"
+                )
         if not lr > 0:
-            raise ValueError(f"SGD: the learning rate must be positive, got {lr}")
+            raise ValueError(
+                f"SGD: the learning rate must be positive, got {lr}"
+            )
         self.lr = lr
 
     def zero_grad(self) -> None:
@@ -32,5 +38,6 @@ class SGD:
     def step(self) -> None:
         with NoGrad():
             for p in self.params:
-                if p.grad is not None:  # a parameter the loss did not reach keeps its value
+                # a parameter the loss did not reach keeps its value
+                if p.grad is not None:
                     sub_(p, p.grad, alpha=self.lr)
