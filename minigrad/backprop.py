@@ -5,34 +5,39 @@
 into the leaves.
 """
 
+import threading
 import gc
 from typing import Any
+from types import MappingProxyType
 
 import numpy as np
 
 from minigrad.graph import sorted_computational_graph
-from minigrad.tensor import BACK_FUNCS, Tensor, Recipe, IN_PLACE_CHANGES
+from minigrad.tensor import BACK_FUNCS, Recipe, Tensor, IN_PLACE_CHANGES
 from minigrad.modes import keep_float64
 
 
 # --- docs/05-backprop.md ---
-# from docs/15-training.md, replacing docs/05-backprop.md's version
-def backprop(end_node: Tensor, end_grad: Any = None) -> None:
+def backprop(
+    end_node: Tensor, end_grad: Any = None, retain_graph: bool = False
+) -> None:
     """Accumulate into every leaf's .grad the gradient of <end_node, end_grad>.
 
     end_grad: array-like or Tensor of end_node's shape; may be omitted when
-    end_node has one element.
+    end_node has one element. Unless retain_graph, the graph's recipes are
+    released on the way: a second backward through them is an error.
     """
     # tensor -> its gradient so far
     grads = {end_node: _check_end_grad(end_node, end_grad)}
     # each node before its parents
-    for node in sorted_computational_graph(end_node):
+    order = sorted_computational_graph(end_node)
+    _check_graph(order)  # before anything is changed
+    for node in order:
         grad = grads.pop(node)  # complete now; dropping it lets its memory go
         if node.is_leaf:
             _accumulate_leaf_grad(node, grad)
             continue
         recipe = node.recipe
-        _check_versions(node, recipe)  # nothing it reads changed in place since
         for position, parent in recipe.parents.items():
             back_fn = BACK_FUNCS.get_back_func(recipe.func, position)
             parent_grad = back_fn(
@@ -44,9 +49,37 @@ def backprop(end_node: Tensor, end_grad: Any = None) -> None:
             if parent in grads:
                 parent_grad = grads[parent] + parent_grad
             grads[parent] = parent_grad
+        if not retain_graph:
+            _release(recipe)
 
 
 Tensor.backward = backprop
+
+
+# from docs/15-training.md, replacing docs/05-backprop.md's version
+def _release(recipe: Recipe) -> None:
+    """Drop all the recipe holds but its function: arrays, parents, versions."""
+    recipe.args = recipe.kwargs = None
+    recipe.parents, recipe.saved_versions = {}, {}
+
+
+# from docs/15-training.md, replacing docs/05-backprop.md's version
+def _check_graph(nodes: list[Tensor]) -> None:
+    """What can be found wrong before the walk changes anything: a released
+    graph, or an array changed in place since an operation saved it."""
+    for node in nodes:
+        if node.recipe is not None:
+            if node.recipe.args is None:
+                raise _released_error()
+            _check_versions(node, node.recipe)
+
+
+def _released_error() -> RuntimeError:
+    return RuntimeError(
+        "backward through a graph a second time: the first backward() "
+        "released what the recipes saved. Pass retain_graph=True to the "
+        "first call if you need a second, or compute the result again"
+    )
 
 
 def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
@@ -69,29 +102,35 @@ def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
         end_grad_array = end_grad.array
     else:
         end_grad_array = np.asarray(end_grad)
+    if end_grad_array.dtype.kind not in "biuf":
+        raise TypeError(
+            "end_grad must hold numbers, got "
+            f"{type(end_grad).__name__} {end_grad!r:.40}"
+        )
     if end_grad_array.shape != end_node.shape:
         raise ValueError(
             f"end_grad has shape {end_grad_array.shape} but the tensor has "
             f"shape {end_node.shape}; they must be equal"
         )
-    if end_grad_array.dtype.kind not in "biuf":
-        raise TypeError(
-            "end_grad must hold numbers, got an array of dtype "
-            f"{end_grad_array.dtype}"
-        )
     # never write into the caller's array
     return end_grad_array.astype(end_node.dtype, copy=True)
 
 
+# `+=` on an array is not atomic: two threads adding into one gradient at
+# once can lose an addition. One lock makes each addition whole.
+_LEAF_GRADS = threading.Lock()
+
+
 # from docs/06-checking-gradients.md, replacing docs/05-backprop.md's version
 def _accumulate_leaf_grad(leaf: Tensor, grad: np.ndarray) -> None:
-    if leaf.grad is None:
-        # the gradient has the leaf's dtype, float64 included
-        with keep_float64():
-            # the leaf's own array, shared with nothing
-            leaf.grad = Tensor(grad.copy())
-    else:
-        leaf.grad.array += grad
+    with _LEAF_GRADS:
+        if leaf.grad is None:
+            # the gradient has the leaf's dtype, float64 included
+            with keep_float64():
+                # the leaf's own array, shared with nothing
+                leaf.grad = Tensor(grad.copy())
+        else:
+            leaf.grad.array += grad
 
 
 # --- docs/15-training.md ---
@@ -125,60 +164,80 @@ def _modified_in_place(
 
 
 # --- docs/17-making-it-fast.md ---
-def fast_backprop(end_node: Tensor, end_grad: Any = None) -> None:
-    """What backprop computes (the same gradients), in recipe order: the default engine."""
+_NO_PARENTS = MappingProxyType({})  # a released recipe's parents: shared, read-only
+
+
+def fast_backprop(
+    end_node: Tensor, end_grad: Any = None, retain_graph: bool = False
+) -> None:
+    """What backprop computes (the same gradients), in recipe order."""
     end_grad_array = _check_end_grad(end_node, end_grad)
     collecting = gc.isenabled()
-    gc.disable()  # the cycle collector has nothing to find here, only objects to scan
+    gc.disable()  # the cycle collector has nothing to find here, only objects
     try:
-        _backprop(end_node, end_grad_array)
+        _backprop(end_node, end_grad_array, retain_graph)
     finally:
         if collecting:
             gc.enable()
 
 
-def _backprop(end_node: Tensor, end_grad_array: np.ndarray) -> None:
+def _backprop(
+    end_node: Tensor, end_grad_array: np.ndarray, retain_graph: bool
+) -> None:
     grads: dict[Tensor, np.ndarray] = {end_node: end_grad_array}
     back_funcs = BACK_FUNCS.back_funcs
-    for node in _computed_nodes(end_node):  # newest recipe first: each node before its parents
+    # newest recipe first: each node before its parents
+    for node in _computed_nodes(end_node):
         grad = grads.pop(node)
         recipe = node.recipe
-        if recipe.in_place_changes != IN_PLACE_CHANGES[0]:  # something changed in place since
-            _check_versions(node, recipe)
         func, args, kwargs, out = recipe.func, recipe.args, recipe.kwargs, node.array
         for position, parent in recipe.parents.items():
             back_fn = back_funcs.get((func, position))
-            if back_fn is None:
-                back_fn = BACK_FUNCS.get_back_func(func, position)  # raises, naming the function
+            if back_fn is None:  # raises, naming the function
+                back_fn = BACK_FUNCS.get_back_func(func, position)
             if kwargs:
                 parent_grad = back_fn(grad, out, *args, **kwargs)
             else:
                 parent_grad = back_fn(grad, out, *args)
-            if parent_grad.dtype != parent.array.dtype:  # e.g. float32 times a float64 constant
+            # e.g. float32 times a float64 constant
+            if parent_grad.dtype != parent.array.dtype:
                 parent_grad = parent_grad.astype(parent.array.dtype)
             earlier = grads.get(parent)
-            grads[parent] = parent_grad if earlier is None else earlier + parent_grad
-    given_to_leaves: set[int] = set()
-    for leaf, grad in grads.items():  # what is left: one complete gradient per leaf
-        _store_leaf_grad(leaf, grad, given_to_leaves)
+            if earlier is not None:
+                parent_grad = earlier + parent_grad
+            grads[parent] = parent_grad
+        if not retain_graph:  # what chapter 5's _release does, inline
+            recipe.args = recipe.kwargs = recipe.saved_versions = None
+            recipe.parents = _NO_PARENTS
+    with _LEAF_GRADS:  # what is left: one complete gradient per leaf
+        given_to_leaves: set[int] = set()
+        for leaf, grad in grads.items():
+            _store_leaf_grad(leaf, grad, given_to_leaves)
 
 
 def _computed_nodes(end_node: Tensor) -> list[Tensor]:
-    """end_node and every tensor with a recipe that it depends on, the newest recipe first."""
-    if end_node.recipe is None:  # backward() on a leaf: there is nothing to walk
+    """end_node and every tensor with a recipe that it depends on, the
+    newest recipe first; checked before anything is computed."""
+    if end_node.recipe is None:  # backward() on a leaf: nothing to walk
         return []
     found = {end_node}
     stack = [end_node]
     while stack:
-        recipe = stack.pop().recipe
+        node = stack.pop()
+        recipe = node.recipe
+        if recipe.args is None:
+            raise _released_error()
+        # something changed in place since the recipe was made: compare
+        if recipe.in_place_changes != IN_PLACE_CHANGES[0]:
+            _check_versions(node, recipe)
         for parent in recipe.parents.values():
-            if parent.recipe is None:  # a leaf: its gradient is stored after the loop
+            if parent.recipe is None:  # a leaf: stored after the loop
                 continue
             if parent.recipe.sequence_nr >= recipe.sequence_nr:
                 raise ValueError(
-                    f"the graph has a cycle: {parent!r} is recorded as a parent of a tensor "
-                    "whose recipe is not newer than its own, which only a recipe made by hand "
-                    "can do"
+                    f"the graph has a cycle: {parent!r} is recorded as a "
+                    "parent of a tensor whose recipe is not newer than its "
+                    "own, which only a recipe made by hand can do"
                 )
             if parent not in found:
                 found.add(parent)
@@ -190,9 +249,12 @@ def _sequence_nr(t: Tensor) -> int:
     return t.recipe.sequence_nr
 
 
-def _store_leaf_grad(leaf: Tensor, grad: np.ndarray, given_to_leaves: set[int]) -> None:
-    if grad.base is not None or id(grad) in given_to_leaves or not grad.flags.writeable:
-        grad = grad.copy()  # a leaf's gradient must share memory with nothing else
+def _store_leaf_grad(
+    leaf: Tensor, grad: np.ndarray, given_to_leaves: set[int]
+) -> None:
+    shared = grad.base is not None or id(grad) in given_to_leaves
+    if shared or not grad.flags.writeable:
+        grad = grad.copy()  # a leaf's gradient shares memory with nothing
     if leaf.grad is None:
         if grad.dtype.char == "d":  # a float64 leaf keeps a float64 gradient
             with keep_float64():

@@ -100,11 +100,7 @@ class Tensor:
     def is_leaf(self) -> bool:
         """True unless this tensor was computed, by a recorded operation,
         from tensors needing grad."""
-        return not (
-            self.requires_grad
-            and self.recipe is not None
-            and self.recipe.parents
-        )
+        return not (self.requires_grad and self.recipe is not None)
 
     @property
     def shape(self) -> tuple:
@@ -132,7 +128,17 @@ class Tensor:
         return self.array.item()
 
     def numpy(self) -> np.ndarray:
-        """The underlying array (shared, not copied)."""
+        """The underlying array (shared, not copied), as torch's numpy().
+
+        Refused for a tensor that requires grad: writing into the array
+        would change values the graph has saved, without a word.
+        """
+        if self.requires_grad:
+            raise RuntimeError(
+                "numpy() of a tensor that requires grad: writing into the "
+                "array would silently change the graph's saved values; use "
+                "t.detach().numpy() (or t.array, knowing that)"
+            )
         return self.array
 
     def __repr__(self) -> str:
@@ -214,8 +220,10 @@ class Tensor:
 
 
 def tensor(array: Any, requires_grad: bool = False) -> Tensor:
-    """Like torch.tensor: a new leaf tensor from array-like data."""
-    return Tensor(array, requires_grad=requires_grad)
+    """Like torch.tensor: a new leaf tensor with a copy of the data."""
+    if isinstance(array, Tensor):  # its values, outside any graph
+        array = array.array
+    return Tensor(np.array(array), requires_grad=requires_grad)
 
 
 def zeros(*shape: int, requires_grad: bool = False) -> Tensor:

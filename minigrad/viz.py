@@ -28,7 +28,7 @@ def tensor_arguments(t: Tensor) -> list[tuple[int, Tensor]]:
 
     Parents, and constants too.
     """
-    if t.recipe is None:
+    if t.recipe is None or t.recipe.args is None:  # a leaf; or released
         return []
     found = []
     for position, arg in enumerate(t.recipe.args):

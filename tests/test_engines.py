@@ -43,19 +43,19 @@ def _restore(leaves: list[Tensor], grads: list[np.ndarray | None]) -> None:
                 leaf.grad = Tensor(grad.copy())
 
 
-def both_engines(end_node: Tensor, end_grad=None) -> None:
+def both_engines(end_node: Tensor, end_grad=None, retain_graph: bool = False) -> None:
     leaves = [t for t in sorted_computational_graph(end_node) if t.is_leaf and t.requires_grad]
     before = _snapshot(leaves)
-    try:
-        reference_backprop(end_node, end_grad)
+    try:  # the graph is kept for the second engine
+        reference_backprop(end_node, end_grad, retain_graph=True)
     except Exception as error:
         _restore(leaves, before)
         with pytest.raises(type(error)):
-            fast_backprop(end_node, end_grad)
+            fast_backprop(end_node, end_grad, retain_graph=retain_graph)
         raise
     by_reference = _snapshot(leaves)
     _restore(leaves, before)
-    fast_backprop(end_node, end_grad)
+    fast_backprop(end_node, end_grad, retain_graph=retain_graph)
     for leaf, expected in zip(leaves, by_reference):
         assert leaf.grad.dtype == expected.dtype and leaf.grad.shape == expected.shape
         eps = np.finfo(expected.dtype).eps
