@@ -26,7 +26,6 @@ NOT_YET_CHECKED = {
     "docs/05-backprop.md",
     "docs/06-checking-gradients.md",
     "docs/07-elementwise.md",
-    "docs/14-data.md",
     "docs/15-training.md",
     "docs/17-making-it-fast.md",
 }
