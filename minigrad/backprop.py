@@ -227,9 +227,6 @@ def _computed_nodes(end_node: Tensor) -> list[Tensor]:
         recipe = node.recipe
         if recipe.args is None:
             raise _released_error()
-        # something changed in place since the recipe was made: compare
-        if recipe.in_place_changes != IN_PLACE_CHANGES[0]:
-            _check_versions(node, recipe)
         for parent in recipe.parents.values():
             if parent.recipe is None:  # a leaf: stored after the loop
                 continue
@@ -242,6 +239,9 @@ def _computed_nodes(end_node: Tensor) -> list[Tensor]:
             if parent not in found:
                 found.add(parent)
                 stack.append(parent)
+        # something changed in place since the recipe was made: compare
+        if recipe.in_place_changes != IN_PLACE_CHANGES[0]:
+            _check_versions(node, recipe)
     return sorted(found, key=_sequence_nr, reverse=True)
 
 

@@ -146,8 +146,8 @@ def _raises_within(seconds, fn):
 
 def _cycle_of_two():
     a, b = _leaf(1.0), _leaf(2.0)
-    a.recipe = Recipe(np.negative, (b.array,), {}, {0: b}, ((b, 0),))
-    b.recipe = Recipe(np.negative, (a.array,), {}, {0: a}, ((a, 0),))
+    a.recipe = Recipe(np.negative, (b.array,), {}, {0: b}, {b: 0})
+    b.recipe = Recipe(np.negative, (a.array,), {}, {0: a}, {a: 0})
     return a
 
 
@@ -162,7 +162,7 @@ def test_a_cycle_built_by_hand_is_an_error_not_a_hang():
 
 def test_a_tensor_that_is_its_own_parent():
     c = _leaf(1.0)
-    c.recipe = Recipe(np.negative, (c.array,), {}, {0: c}, ((c, 0),))
+    c.recipe = Recipe(np.negative, (c.array,), {}, {0: c}, {c: 0})
     with pytest.raises(ValueError, match="cycle"):
         c.backward()
 

@@ -77,3 +77,45 @@ def _counting(back, passed):
 
     counted.counted = True
     return counted
+
+
+def _bytes_kept_per_loss(retain_graph: bool, steps: int = 20) -> float:
+    """Memory that stays allocated per training step when every loss is kept in a list."""
+    import gc
+    import tracemalloc
+
+    mg.manual_seed(0)
+    model = mg.MLP(784, 64, 10)
+    optimizer = mg.SGD(model.parameters(), lr=0.01)
+    rng = np.random.default_rng(0)
+    losses = []
+
+    def step():  # a new MNIST-shaped batch of 64 each time, as from a loader
+        x = rng.random((64, 784), dtype=np.float32)
+        y = rng.integers(0, 10, 64)
+        optimizer.zero_grad()
+        loss = mg.cross_entropy(model(Tensor(x)), Tensor(y), reduction="mean")
+        loss.backward(retain_graph=retain_graph)
+        optimizer.step()
+        losses.append(loss)  # the most common way to log a run
+
+    tracemalloc.start()
+    for _ in range(3):  # warm-up: gradients and buffers that every step reuses
+        step()
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(steps):
+        step()
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return (after - before) / steps
+
+
+def test_a_kept_loss_keeps_a_few_bytes_not_its_graph():
+    kept_graph = _bytes_kept_per_loss(retain_graph=True)
+    released = _bytes_kept_per_loss(retain_graph=False)
+    print(f"bytes kept per logged loss: {kept_graph:,.0f} with the graph retained, "
+          f"{released:,.0f} after a normal backward()")
+    assert kept_graph > 200_000  # the batch and its activations (what used to happen)
+    assert released < 2_000

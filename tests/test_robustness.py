@@ -265,14 +265,15 @@ def _graph(x, y):
 
 
 def test_backward_twice_on_the_same_graph_accumulates():
+    """With retain_graph=True (as in PyTorch); the last call releases the graph."""
     rng = np.random.default_rng(0)
     x = Tensor(rng.normal(size=(3, 1)), requires_grad=True)
     y = Tensor(rng.normal(size=(4,)), requires_grad=True)
     out = _graph(x, y)
     v = rng.normal(size=(4,))
-    out.backward(end_grad=v)
+    out.backward(end_grad=v, retain_graph=True)
     once_x, once_y = x.grad.array.copy(), y.grad.array.copy()
-    out.backward(end_grad=v)
+    out.backward(end_grad=v, retain_graph=True)
     np.testing.assert_allclose(x.grad.array, 2 * once_x, rtol=1e-6)
     np.testing.assert_allclose(y.grad.array, 2 * once_y, rtol=1e-6)
     w = rng.normal(size=(4,))

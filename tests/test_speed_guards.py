@@ -44,7 +44,7 @@ def one_step(model, batch_size=16, input_requires_grad=False):
     y = Tensor(rng.integers(0, 10, batch_size))
     loss = cross_entropy(model(x), y, reduction="mean")
     with recording_backward_calls() as calls:
-        loss.backward()
+        loss.backward(retain_graph=True)  # kept, to count its nodes
     return loss, x, calls
 
 
