@@ -119,3 +119,23 @@ def test_a_kept_loss_keeps_a_few_bytes_not_its_graph():
           f"{released:,.0f} after a normal backward()")
     assert kept_graph > 200_000  # the batch and its activations (what used to happen)
     assert released < 2_000
+
+
+def test_two_threads_accumulating_into_one_leaf_lose_nothing():
+    """`+=` on a large array releases the GIL: without a lock, additions were lost."""
+    import threading
+
+    leaf = Tensor(np.zeros(2_000_000, dtype=np.float32), requires_grad=True)
+    start = threading.Barrier(2)
+
+    def work():
+        start.wait()
+        for _ in range(30):
+            (leaf * 1.0).backward(end_grad=np.ones(leaf.shape, dtype=np.float32))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert np.all(leaf.grad.array == 60.0), np.unique(leaf.grad.array)
