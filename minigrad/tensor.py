@@ -267,7 +267,7 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
         try:
             out = Tensor(numpy_func(*arrays, **kwargs) if kwargs else numpy_func(*arrays))
         except (ValueError, TypeError) as error:  # e.g. shapes that don't broadcast
-            raise _naming(name, error) from error
+            raise _naming(name, error, arrays) from error
         if out.array.base is not None:  # a view: share the version counter of the data it views
             _share_version_with_viewed_input(out, args)
         if parents and is_differentiable and out.array.dtype.kind == "f" and is_grad_enabled():
@@ -293,14 +293,24 @@ def _refuse_tensor_kwargs(name: str, kwargs: dict) -> None:
             )
 
 
-def _naming(name: str, error: Exception) -> Exception:
-    """The same kind of error, with the operation's name in front (once)."""
+def _naming(name: str, error: Exception, arrays: list) -> Exception:
+    """The same kind of error, with the operation's name in front (once).
+
+    A TypeError from an argument that is not a number at all says so, in
+    the user's terms rather than NumPy's (its "ufunc loops" and "dtypes").
+    """
     message = str(error)
     if message.startswith(name):
         return error
     if isinstance(error, ValueError):
         # keeps subclasses such as NumPy's AxisError
         return type(error)(f"{name}: {message}")
+    for arg in arrays:
+        if isinstance(arg, (str, bytes)) or arg is None:
+            return TypeError(
+                f"{name}: got {type(arg).__name__} {arg!r:.30}, which is "
+                "not a number; pass tensors, arrays or numbers"
+            )
     return TypeError(f"{name}: {message}")
 
 
