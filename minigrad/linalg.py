@@ -54,7 +54,10 @@ def _check_matmul_shapes(x_shape: tuple, y_shape: tuple) -> None:
 
 
 def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x @ y with NumPy's rules, after checking the shapes."""
+    """x @ y with NumPy's rules, after checking the types and shapes."""
+    for operand in (x, y):
+        if operand is None or isinstance(operand, (str, bytes)):
+            raise TypeError(f"{operand!r:.30} is not an operand of @")
     _check_matmul_shapes(np.shape(x), np.shape(y))
     return np.matmul(x, y)
 

@@ -13,6 +13,7 @@ import numpy as np
 from minigrad.tensor import Tensor, BACK_FUNCS, wrap_forward_fn
 from minigrad.elementwise import relu
 from minigrad.shapes import reshape
+from minigrad.modes import keep_float64
 
 
 # --- docs/12-nn.md ---
@@ -25,10 +26,11 @@ class Parameter(Tensor):
     # from docs/15-training.md, replacing docs/12-nn.md's version
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
-            super().__init__(data.array, requires_grad=requires_grad)
+            with keep_float64():  # the very array: float64 stays float64
+                super().__init__(data.array, requires_grad=requires_grad)
             self._version = data._version
         else:
-            super().__init__(data, requires_grad=requires_grad)
+            super().__init__(np.array(data), requires_grad=requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -55,8 +57,11 @@ class Module:
                 "call super().__init__() first in "
                 f"{type(self).__name__}.__init__"
             )
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        # a name that stays a parameter (or a module) keeps its place
+        if not isinstance(value, Parameter):
+            self._parameters.pop(name, None)
+        if not isinstance(value, Module):
+            self._modules.pop(name, None)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):

@@ -10,7 +10,7 @@ import numpy as np
 from minigrad.inplace import sub_
 from minigrad.modes import NoGrad
 from minigrad.tensor import Tensor
-from minigrad.optimizer import Optimizer
+from minigrad.optimizer import Optimizer, _check_number
 
 
 # --- docs/15-training.md ---
@@ -38,6 +38,7 @@ class SGD(Optimizer):
 
     def _check_group(self, group: dict[str, Any]) -> None:
         for key in ("lr", "momentum", "weight_decay"):
+            _check_number("SGD", key, group[key])
             if not group[key] >= 0:
                 raise ValueError(f"SGD: {key} must be >= 0, got {group[key]}")
         if group["nesterov"] and (
@@ -101,6 +102,7 @@ class Adam(Optimizer):
     def _check_group(self, group: dict[str, Any]) -> None:
         name = type(self).__name__
         for key in ("lr", "eps", "weight_decay"):
+            _check_number(name, key, group[key])
             if not group[key] >= 0:
                 raise ValueError(f"{name}: {key} must be >= 0: {group[key]}")
         for i, beta in enumerate(group["betas"]):

@@ -3,6 +3,7 @@
 
 """Optimizer: parameter groups and per-parameter state, for every optimiser."""
 
+import numbers
 from typing import Any, Iterable
 
 from minigrad.inplace import zero_
@@ -10,6 +11,15 @@ from minigrad.tensor import Tensor
 
 
 # --- docs/19-optimizers.md ---
+def _check_number(optimizer: str, key: str, value: Any) -> None:
+    """A hyper-parameter must be a real number: "0.1" is not 0.1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{optimizer}: {key} must be a number, got "
+            f"{type(value).__name__} {value!r:.30}"
+        )
+
+
 class Optimizer:
     """Base class of the optimisers, like torch.optim.Optimizer.
 

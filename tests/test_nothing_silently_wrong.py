@@ -1,6 +1,7 @@
 """What a PyTorch user trusts, and what once went silently wrong: each test failed before its fix."""
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 from minigrad import Linear, Module, Tensor
@@ -139,3 +140,115 @@ def test_two_threads_accumulating_into_one_leaf_lose_nothing():
     for thread in threads:
         thread.join()
     assert np.all(leaf.grad.array == 60.0), np.unique(leaf.grad.array)
+
+
+# --- aliasing, augmented assignment, copies -------------------------------------------------------
+
+
+def test_augmented_assignment_changes_the_parameter_the_model_holds():
+    mg.manual_seed(0)
+    layer = Linear(3, 2)
+    weight, before = layer.weight, layer.weight.array.copy()
+    with mg.NoGrad():
+        layer.weight *= 0.5
+        layer.weight /= 2.0
+        for p in layer.parameters():  # a loop over parameters: each one scaled
+            p *= 0.9
+    assert layer.weight is weight and [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    np.testing.assert_allclose(weight.array, before * 0.5 / 2.0 * 0.9, rtol=1e-6)
+    assert weight.version == 3
+
+
+def test_augmented_assignment_obeys_the_in_place_rules():
+    a = Tensor([1.0, 2.0], requires_grad=True)
+    b = Tensor([3.0, 4.0], requires_grad=True)
+    c = a * b
+    with pytest.raises(RuntimeError, match="mul_: this tensor was computed"):
+        c *= 2.0
+    with mg.NoGrad():
+        a *= 2.0  # a leaf, used by c: allowed, and caught at backward
+    with pytest.raises(RuntimeError, match="modified in place"):
+        c.sum().backward()
+
+
+def test_numpy_refuses_a_tensor_that_requires_grad():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"detach\(\)\.numpy\(\)"):
+        x.numpy()[:] = 0  # used to zero the saved values, silently
+    assert Tensor([1.0]).numpy() is not None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tensor_and_parameter_copy_array_data_whatever_its_dtype(dtype):
+    data = np.array([1.0, 2.0], dtype=dtype)
+    for made in (mg.tensor(data), mg.Parameter(data)):
+        assert not np.shares_memory(made.array, data)
+    p = mg.Parameter(data)
+    p.grad = Tensor(np.ones(2, dtype=p.dtype))
+    mg.SGD([p], lr=0.5).step()
+    np.testing.assert_array_equal(data, [1.0, 2.0])  # the caller's array is untouched
+
+
+def test_detach_and_parameter_of_a_float64_tensor_share_it_and_stay_float64():
+    with mg.keep_float64():
+        x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    for alias in (x.detach(), mg.Parameter(x)):
+        assert alias.dtype == np.float64 and np.shares_memory(alias.array, x.array)
+        assert alias._version is x._version
+
+
+def test_deepcopy_of_a_computed_tensor_is_refused_and_of_a_model_keeps_ties():
+    import copy
+
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="deepcopy of a computed tensor"):
+        copy.deepcopy(x * 2)
+    mg.manual_seed(0)
+    model = TiedAutoencoder()
+    twin = copy.deepcopy(model)
+    assert twin.dec.weight is twin.enc.weight and twin.enc.weight is not model.enc.weight
+    out = twin(Tensor(np.ones((1, 4)))).sum()
+    out.backward()
+    assert twin.enc.weight.grad is not None and model.enc.weight.grad is None
+
+
+# --- bad input: the exception a Python user expects, in the user's terms -------------------------
+
+
+def _bad_inputs():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    p = Tensor([1.0, 2.0], requires_grad=True)
+    cases = [
+        ("x + 'a'", lambda: x + "a", TypeError, r"add: got str 'a', which is not a number"),
+        ("x * None", lambda: x * None, TypeError, "multiply: got NoneType None"),
+        ("x @ None", lambda: x @ None, TypeError, "matmul: got NoneType None"),
+        ("Tensor([Tensor, Tensor])", lambda: Tensor([Tensor(1.0), Tensor(2.0)]), TypeError,
+         r"stack\(\[\.\.\.\]\)"),
+        ("Tensor(['a'])", lambda: Tensor(["a"]), TypeError, "numbers or booleans"),
+        ("backward('abc')", lambda: (x * 2).backward("abc"), TypeError,
+         "end_grad must hold numbers, got str 'abc'"),
+        ("backward(wrong shape)", lambda: (x * 2).backward(np.ones(3)), ValueError,
+         r"end_grad has shape \(3,\)"),
+        ("p.grad = ndarray", lambda: setattr(p, "grad", np.zeros(2)), TypeError,
+         "grad must be a Tensor or None, got ndarray"),
+        ("p.grad of another shape", lambda: setattr(p, "grad", Tensor(np.zeros(3))), ValueError,
+         r"grad of shape \(3,\) for a tensor of shape \(2,\)"),
+        ("SGD(lr='0.1')", lambda: mg.SGD([mg.Parameter(np.ones(2))], lr="0.1"), TypeError,
+         "SGD: lr must be a number, got str"),
+        ("Adam(lr=-1)", lambda: mg.Adam([mg.Parameter(np.ones(2))], lr=-1.0), ValueError,
+         "lr must be >= 0"),
+        ("x.numpy() (requires grad)", lambda: x.numpy(), RuntimeError, "requires grad"),
+        ("x *= 2 (computed)", lambda: (x * 1).mul_(2), RuntimeError, "mul_: this tensor was computed"),
+        ("stack(a, b)", lambda: mg.stack(x, x), TypeError, r"write stack\(\[a, b\]\)"),
+        ("cat of 0-d", lambda: mg.cat([Tensor(1.0)]), ValueError, "0-d tensor has no axis"),
+    ]
+    return cases
+
+
+BAD_INPUTS = _bad_inputs()
+
+
+@pytest.mark.parametrize("what, call, error, message", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_gets_a_clear_error(what, call, error, message):
+    with pytest.raises(error, match=message):
+        call()
