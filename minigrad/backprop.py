@@ -91,7 +91,7 @@ def _check_end_grad(end_node: Tensor, end_grad: Any) -> np.ndarray:
             "gradients for with requires_grad=True"
         )
     if end_grad is None:
-        if end_node.size != 1:
+        if end_node.numel() != 1:
             raise ValueError(
                 "backward() without end_grad needs a one-element tensor, "
                 f"this one has shape {end_node.shape}; reduce it first "

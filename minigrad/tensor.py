@@ -81,18 +81,28 @@ class Tensor:
 
     # from docs/17-making-it-fast.md, replacing docs/15-training.md's version
     def __init__(self, array: Any, requires_grad: bool = False) -> None:
-        if type(array) is not np.ndarray:  # not an operation's result: convert it, refuse a Tensor
+        # not an operation's result: convert it, refuse a Tensor
+        if type(array) is not np.ndarray:
             if isinstance(array, Tensor):
-                raise TypeError("Tensor() takes array data, not a Tensor; use t.array or t.detach()")
+                raise TypeError(
+                    "Tensor() takes array data, not a Tensor; "
+                    "use t.array or t.detach()"
+                )
             array = np.asarray(array)
         if array.dtype.char == "d" and not is_float64_kept():  # "d": float64
             array = array.astype(np.float32)
         elif array.dtype.kind not in "biuf":  # booleans, integers, floats
-            raise TypeError(f"Tensor() needs numbers or booleans, got an array of dtype {array.dtype}")
+            raise TypeError(
+                "Tensor() needs numbers or booleans, "
+                f"got an array of dtype {array.dtype}"
+            )
         self.array: np.ndarray = array
         self._requires_grad = False
-        if requires_grad:
-            self.requires_grad = True  # through the property, which checks the dtype
+        if requires_grad:  # never for an operation's result: no cost there
+            if array.dtype.kind != "f":  # [0, 1, 2]: floats
+                kept = is_float64_kept()
+                self.array = array.astype(np.float64 if kept else np.float32)
+            self.requires_grad = True  # through the property: checks the dtype
         self.grad: "Tensor | None" = None
         self.recipe: "Recipe | None" = None
         self._version = [0]
@@ -111,8 +121,12 @@ class Tensor:
     def ndim(self) -> int:
         return self.array.ndim
 
-    @property
-    def size(self) -> int:
+    def size(self, dim: int | None = None) -> tuple | int:
+        """The shape, or the length of axis dim (PyTorch's meaning)."""
+        return self.array.shape if dim is None else self.array.shape[dim]
+
+    def numel(self) -> int:
+        """The number of elements (NumPy calls it size)."""
         return self.array.size
 
     @property

@@ -975,7 +975,7 @@ def test_view_op_chains(data):
                 t = t.expand(arg)
             else:
                 t = t[arg]
-        return t * t.sum() if t.size else t  # the chain's result used twice
+        return t * t.sum() if t.numel() else t  # the chain's result used twice
 
     def ref_fn(a):
         for kind, arg in steps:

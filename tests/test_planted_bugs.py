@@ -52,6 +52,11 @@ def assert_fails(check, *args, expected=(AssertionError,), **kwargs):
     """The check must fail (GradcheckError is an AssertionError); returns the error."""
     try:
         check(*args, **kwargs)
+    except ValueError as error:
+        # a gradient of the wrong shape now fails loudly where it is stored or added
+        # (a leaf refuses a grad of another shape): caught, not a blind spot
+        print(f"caught by {getattr(check, '__name__', check)}, loudly: {error}")
+        return error
     except expected as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         print(f"caught by {getattr(check, '__name__', check)}{args[1:] or ''}{kwargs or ''}: {type(error).__name__}: {first_line[:160]}")

@@ -140,7 +140,7 @@ def test_var_keepdim_and_correction_are_keyword_only():
 )
 def test_var_with_too_few_values_for_the_correction(shape, dim, correction):
     x = randn(*shape)
-    n = x.size if dim is None else shape[dim]
+    n = x.numel() if dim is None else shape[dim]
     message = (
         rf"var: with correction={correction}, a variance of n = {n} values .* "
         rf"would divide by n - correction = {n - correction}"
