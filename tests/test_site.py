@@ -371,3 +371,32 @@ def test_the_training_chapter_trains_on_fashion_mnist_in_the_build(build_log):
                   "The first twelve misclassified test images"):
         assert f'<svg role="img" aria-label="{label}"' in section, label
     assert 'style="max-width:100%;height:auto"' in section
+
+
+def _printing_blocks(markdown: str) -> list[str]:
+    """The info strings of the Python blocks that print (package blocks excluded)."""
+    from mdit_py_plugins.admon import admon_plugin
+
+    infos = []
+    for token in MarkdownIt("commonmark").use(admon_plugin).parse(markdown):
+        info = token.info.strip()
+        if token.type == "fence" and info.split()[:1] == ["python"] and "print(" in token.content:
+            infos.append(info)
+    return infos
+
+
+def test_the_printing_blocks_show_their_output_on_the_page(build_log):
+    """Every check block that prints runs while the site is built (markdown-exec) and its output
+    is shown under the code, labelled: counted in the chapters and found in the built pages."""
+    total = shown = 0
+    for chapter in nav_chapters(ROOT):
+        infos = _printing_blocks(chapter.read_text(encoding="utf8"))
+        total += len(infos)
+        shown += sum('exec="on"' in info for info in infos)
+        blocks = sum('source="block"' in info for info in infos)
+        page = (SITE / chapter.stem / "index.html") if chapter.stem != "index" else SITE / "index.html"
+        html = page.read_text(encoding="utf8")
+        assert html.count('<div class="result"') == blocks, chapter.name
+    assert total > 50 and shown / total >= 0.9, (shown, total)
+    css = (ROOT / "assets" / "stylesheets" / "extra.css").read_text(encoding="utf8")
+    assert '.md-typeset .result::before' in css and 'content: "Output"' in css
