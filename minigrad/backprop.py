@@ -255,15 +255,16 @@ def _store_leaf_grad(
     shared = grad.base is not None or id(grad) in given_to_leaves
     if shared or not grad.flags.writeable:
         grad = grad.copy()  # a leaf's gradient shares memory with nothing
-    if leaf.grad is None:
+    # _grad: the property's checks are for users; this gradient fits the leaf
+    if leaf._grad is None:
         if grad.dtype.char == "d":  # a float64 leaf keeps a float64 gradient
             with keep_float64():
-                leaf.grad = Tensor(grad)
+                leaf._grad = Tensor(grad)
         else:
-            leaf.grad = Tensor(grad)
+            leaf._grad = Tensor(grad)
         given_to_leaves.add(id(grad))
     else:
-        leaf.grad.array += grad
+        leaf._grad.array += grad
 
 
 reference_backprop = backprop  # chapter 5's walk: the simple version, to test the fast one against
