@@ -31,46 +31,41 @@ def _check_inplace(x: Tensor, name: str) -> None:
         )
 
 
-def add_(x: Tensor, other: Any, alpha: float = 1.0) -> Tensor:
-    """x += alpha * other, in place (like torch.Tensor.add_); returns x."""
-    _check_inplace(x, "add_")
+def _in_place(
+    x: Tensor, name: str, ufunc: np.ufunc, other: Any, alpha: float = 1.0
+) -> Tensor:
+    """x = ufunc(x, alpha * other), written into x's own array; returns x."""
+    _check_inplace(x, name)
     other = other.array if isinstance(other, Tensor) else other
-    np.add(x.array, other if alpha == 1 else alpha * other, out=x.array)
+    ufunc(x.array, other if alpha == 1 else alpha * other, out=x.array)
     _count_change(x)
     return x
+
+
+def add_(x: Tensor, other: Any, alpha: float = 1.0) -> Tensor:
+    """x += alpha * other, in place (like torch.Tensor.add_); returns x."""
+    return _in_place(x, "add_", np.add, other, alpha)
 
 
 def sub_(x: Tensor, other: Any, alpha: float = 1.0) -> Tensor:
     """x -= alpha * other, in place (like torch.Tensor.sub_); returns x."""
-    _check_inplace(x, "sub_")
-    other = other.array if isinstance(other, Tensor) else other
-    np.subtract(x.array, other if alpha == 1 else alpha * other, out=x.array)
-    _count_change(x)
-    return x
+    return _in_place(x, "sub_", np.subtract, other, alpha)
+
+
+def mul_(x: Tensor, other: Any) -> Tensor:
+    """x *= other, in place (like torch.Tensor.mul_); returns x."""
+    return _in_place(x, "mul_", np.multiply, other)
+
+
+def div_(x: Tensor, other: Any) -> Tensor:
+    """x /= other, in place (like torch.Tensor.div_); returns x."""
+    return _in_place(x, "div_", np.true_divide, other)
 
 
 def zero_(x: Tensor) -> Tensor:
     """Set every element to zero, in place; returns x."""
     _check_inplace(x, "zero_")
     x.array[...] = 0
-    _count_change(x)
-    return x
-
-
-def mul_(x: Tensor, other: Any) -> Tensor:
-    """x *= other, in place (like torch.Tensor.mul_); returns x."""
-    _check_inplace(x, "mul_")
-    other = other.array if isinstance(other, Tensor) else other
-    np.multiply(x.array, other, out=x.array)
-    _count_change(x)
-    return x
-
-
-def div_(x: Tensor, other: Any) -> Tensor:
-    """x /= other, in place (like torch.Tensor.div_); returns x."""
-    _check_inplace(x, "div_")
-    other = other.array if isinstance(other, Tensor) else other
-    np.true_divide(x.array, other, out=x.array)
     _count_change(x)
     return x
 
