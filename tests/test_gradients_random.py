@@ -1032,13 +1032,114 @@ def test_minigrad_gradcheck_agrees(data):
     assert mg.gradcheck(fn, x, y, seed=seed)
 
 
+# --- PyTorch's names (chapter 21): sigmoid, dropout, mse_loss and the loss modules --------------------
+
+WIDE = st.floats(-30, 30, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def _ref_sigmoid(x):
+    return 1.0 / (1.0 + anp.exp(-x))
+
+
+@RANDOM
+@given(data=st.data())
+def test_sigmoid(data):
+    """The fused sigmoid of chapter 21, as a function and as the modules Sigmoid and Tanh, on inputs
+    up to +-30, where the composite 1 / (1 + exp(-x)) is still finite (for the reference)."""
+    import minigrad.functional as F
+
+    form = data.draw(st.sampled_from(["F.sigmoid", "Sigmoid module", "Tanh module"]), label="form")
+    x = data.draw(arrays(data.draw(shapes, label="shape"), WIDE if form != "Tanh module" else GENERAL), label="x")
+    mg_fn, ref_fn = {
+        "F.sigmoid": (F.sigmoid, _ref_sigmoid),
+        "Sigmoid module": (mg.Sigmoid(), _ref_sigmoid),
+        "Tanh module": (mg.Tanh(), anp.tanh),
+    }[form]
+    check_op(mg_fn, ref_fn, [x], end_grad_from(data))
+
+
+@RANDOM
+@given(data=st.data())
+def test_dropout(data):
+    """dropout(x, p) with the mask held fixed (the generator reseeded at every call): the gradient
+    is the multiplication rule's, with the scaled mask; the reference multiplies by the same mask."""
+    shape = data.draw(shapes, label="shape")
+    p = data.draw(st.sampled_from([0.0, 0.2, 0.5, 0.9, 1.0]), label="p")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    module = data.draw(st.booleans(), label="as a module")
+
+    def mg_fn(t):
+        mg.manual_seed(seed)
+        return mg.Dropout(p)(t) * 1.0 if module else mg.dropout(t, p) * 1.0
+
+    mg.manual_seed(seed)
+    with keep_float64():
+        mask = mg.dropout(Tensor(np.ones(shape)), p).array  # the scaled mask, in float64
+    assert np.all((mask == 0) | (mask == 1 / (1 - p))) if p < 1 else not mask.any()
+    x = data.draw(arrays(shape), label="x")
+    check_op(mg_fn, lambda a: a * mask, [x], end_grad_from(data))
+
+
+def _ref_mse(reduction):
+    def fn(x, t):
+        squares = (x - t) ** 2
+        return {"none": squares, "sum": anp.sum(squares), "mean": anp.mean(squares)}[reduction]
+
+    return fn
+
+
+@RANDOM
+@given(data=st.data())
+def test_mse_loss(data):
+    """mse_loss and MSELoss, every reduction, both arguments differentiated or the target constant
+    (a tensor without grad, an array, integers)."""
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=MAX_DIMS, min_side=1, max_side=MAX_SIDE), label="shape")
+    reduction = data.draw(st.sampled_from(["mean", "sum", "none"]), label="reduction")
+    form = data.draw(st.sampled_from(["both", "module", "target a tensor", "target an array", "integer target"]))
+    x = data.draw(arrays(shape), label="x")
+    t = data.draw(arrays(shape), label="target")
+    loss = (lambda a, b: mg.MSELoss(reduction)(a, b)) if form == "module" else (
+        lambda a, b: mg.mse_loss(a, b, reduction=reduction))
+    ref = _ref_mse(reduction)
+    if form in ("both", "module"):
+        check_op(loss, ref, [x, t], end_grad_from(data))
+    elif form == "target a tensor":
+        check_op(lambda a: loss(a, Tensor(t)), lambda a: ref(a, t), [x], end_grad_from(data))
+    elif form == "target an array":
+        check_op(lambda a: loss(a, t), lambda a: ref(a, t), [x], end_grad_from(data))
+    else:
+        integers = np.round(t).astype(np.int64)
+        check_op(lambda a: loss(a, integers), lambda a: ref(a, integers), [x], end_grad_from(data))
+
+
+@RANDOM
+@given(data=st.data())
+def test_cross_entropy_loss_module(data):
+    """CrossEntropyLoss (PyTorch's default: the mean) and minigrad.functional.cross_entropy."""
+    import minigrad.functional as F
+
+    batch, classes = data.draw(st.integers(1, 4), label="batch"), data.draw(st.integers(1, 4), label="classes")
+    targets = np.array(data.draw(st.lists(st.integers(0, classes - 1), min_size=batch, max_size=batch)), dtype=np.int64)
+    logits = data.draw(arrays((batch, classes)), label="logits")
+    reduction = data.draw(st.sampled_from(["default", "mean", "sum", "none"]), label="reduction")
+    functional = data.draw(st.booleans(), label="functional")
+    if reduction == "default":
+        mg_fn = (lambda z: F.cross_entropy(z, targets)) if functional else (lambda z: mg.CrossEntropyLoss()(z, targets))
+        reduce = anp.mean
+    else:
+        mg_fn = ((lambda z: F.cross_entropy(z, targets, reduction=reduction)) if functional
+                 else (lambda z: mg.CrossEntropyLoss(reduction)(z, targets)))
+        reduce = {"mean": anp.mean, "sum": anp.sum, "none": lambda v: v}[reduction]
+    check_op(mg_fn, lambda z: reduce(_ref_cross_entropy(z, targets)), [logits], end_grad_from(data))
+
+
 # Every forward function with a registered backward function must be exercised above. A new
 # differentiable operation makes this test fail until it gets a randomized test and an entry here.
 COVERED = {
     "negative", "exp", "log", "tanh", "sqrt", "add", "subtract", "multiply", "divide",
     "true_divide", "maximum", "minimum", "power", "_reshape", "_permute", "_expand", "_getitem",
     "_stack", "_sum", "_mean", "_var", "_amax", "_matmul", "einsum", "_log_softmax",
-    "_cross_entropy", "_linear",
+    "_cross_entropy", "_linear", "_sigmoid", "_mse_loss",
 }
 
 
