@@ -255,6 +255,11 @@ UNARY = {
     "tanh method": (GENERAL, None, lambda x: x.tanh(), anp.tanh),
     "sqrt method": (POSITIVE, None, lambda x: x.sqrt(), anp.sqrt),
     "relu method": (GENERAL, away_from_zero_shift, lambda x: x.relu(), lambda x: anp.maximum(x, 0.0)),
+    "abs": (GENERAL, away_from_zero_shift, mg.abs, anp.abs),
+    "sigmoid": (st.floats(-20, 20, allow_nan=False, allow_subnormal=False), None, mg.sigmoid, lambda x: 1 / (1 + anp.exp(-x))),
+    "abs method": (GENERAL, away_from_zero_shift, lambda x: x.abs(), anp.abs),
+    "abs builtin": (GENERAL, away_from_zero_shift, lambda x: abs(x), anp.abs),
+    "sigmoid method": (GENERAL, None, lambda x: x.sigmoid(), lambda x: 1 / (1 + anp.exp(-x))),
 }
 
 
@@ -589,6 +594,7 @@ REDUCTIONS = {
     "sum": (mg.sum, anp.sum, None),
     "mean": (mg.mean, anp.mean, None),
     "amax": (mg.amax, anp.amax, distinct),
+    "amin": (mg.amin, anp.amin, distinct),
 }
 
 
@@ -626,6 +632,194 @@ def test_var(data):
         [x],
         end_grad_from(data),
     )
+
+
+@RANDOM
+@given(data=st.data())
+def test_max_and_min(data):
+    """PyTorch's three meanings of max and min (chapter 20): over all entries, (values, indices)
+    along an int dim (the values differentiated, the indices compared with NumPy's argmax and
+    argmin), and elementwise with a tensor. Entries kept apart, so no ties."""
+    op = data.draw(st.sampled_from(["max", "min"]), label="op")
+    reference, pick, pairwise = {
+        "max": (anp.amax, np.argmax, anp.maximum),
+        "min": (anp.amin, np.argmin, anp.minimum),
+    }[op]
+    form = data.draw(st.sampled_from(["all", "dim, function", "dim, method", "elementwise"]), label="form")
+    if form == "elementwise":
+        pair = data.draw(broadcast_pairs, label="shapes")
+        x = lattice(data.draw(arrays(pair.input_shapes[0]), label="x"), 0.1)
+        y = lattice(data.draw(arrays(pair.input_shapes[1]), label="y"), 0.3)
+        check_op(lambda a, b: getattr(mg, op)(a, b), pairwise, [x, y], end_grad_from(data))
+        return
+    shape = data.draw(shapes, label="shape")
+    x = distinct(data.draw(arrays(shape), label="x"))
+    if form == "all" or not shape:
+        check_op(lambda t: getattr(t, op)(), reference, [x], end_grad_from(data))
+        return
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    keepdim = data.draw(st.booleans(), label="keepdim")
+    if form == "dim, function":
+        mg_fn = lambda t: getattr(mg, op)(t, dim, keepdim).values  # noqa: E731
+    else:
+        mg_fn = lambda t: getattr(t, op)(dim=dim, keepdim=keepdim)[0]  # noqa: E731
+    check_op(mg_fn, lambda a: reference(a, axis=dim, keepdims=keepdim), [x], end_grad_from(data))
+    indices = getattr(Tensor(x), op)(dim, keepdim=keepdim).indices
+    assert indices.dtype == np.int64
+    np.testing.assert_array_equal(indices.array, pick(x, axis=dim, keepdims=keepdim))
+
+
+# --- PyTorch's other names (chapter 20): clamp, where, shapes, dtype conversions -----------------------
+
+
+@RANDOM
+@given(data=st.data())
+def test_clamp(data):
+    """clamp and clip with both bounds (min above max included: a constant) or one of them. The
+    entries lie on one lattice and the bounds on the other, so no entry is within 0.1 of a bound."""
+    shape = data.draw(shapes, label="shape")
+    x = lattice(data.draw(arrays(shape), label="x"), 0.1)
+    bound = st.integers(-6, 6).map(lambda k: 0.5 * k + 0.3)
+    which = data.draw(st.sampled_from(["both", "min", "max"]), label="bounds")
+    low = data.draw(bound, label="min") if which != "max" else None
+    high = data.draw(bound, label="max") if which != "min" else None
+    form = data.draw(st.sampled_from(["function", "method", "clip"]), label="form")
+    calls = {
+        "function": lambda t: mg.clamp(t, low, high),
+        "method": lambda t: t.clamp(min=low, max=high),
+        "clip": lambda t: t.clip(low, high),
+    }
+    check_op(calls[form], lambda a: anp.clip(a, low, high), [x], end_grad_from(data))
+
+
+@RANDOM
+@given(data=st.data())
+def test_where(data):
+    """where(condition, x, y) with all three broadcast against each other, x and y tensors,
+    numbers or constants, the condition an array or a boolean tensor."""
+    shapes3 = data.draw(broadcastable(3), label="shapes")
+    condition = data.draw(hnp.arrays(np.bool_, shapes3.input_shapes[0]), label="condition")
+    x = data.draw(arrays(shapes3.input_shapes[1]), label="x")
+    y = data.draw(arrays(shapes3.input_shapes[2]), label="y")
+    form = data.draw(
+        st.sampled_from(["both", "condition a tensor", "x a number", "y a number", "y constant"]),
+        label="form",
+    )
+    cond = Tensor(condition) if form == "condition a tensor" else condition
+
+    def ref(a, b):  # autograd's where does not sum broadcast gradients: broadcast first
+        zeros = np.zeros(np.broadcast_shapes(np.shape(condition), np.shape(a), np.shape(b)))
+        return anp.where(condition, a + zeros, b + zeros)
+
+    if form in ("both", "condition a tensor"):
+        check_op(lambda a, b: mg.where(cond, a, b), ref, [x, y], end_grad_from(data))
+    elif form == "x a number":
+        number = float(x.flat[0])
+        check_op(lambda b: mg.where(cond, number, b), lambda b: ref(number, b), [y], end_grad_from(data))
+    elif form == "y a number":
+        number = float(y.flat[0])
+        check_op(lambda a: mg.where(cond, a, number), lambda a: ref(a, number), [x], end_grad_from(data))
+    else:
+        check_op(lambda a: mg.where(cond, a, Tensor(y)), lambda a: ref(a, y), [x], end_grad_from(data))
+
+
+@st.composite
+def torch_shape_ops(draw, shape):
+    """(description, minigrad function, autograd reference) for one of view, flatten, squeeze,
+    unsqueeze, transpose and t on an array of `shape`, with PyTorch's dims (a 0-d array counts as
+    having one axis)."""
+    ndim = len(shape)
+    wide = max(ndim, 1)
+    kinds = ["view", "flatten", "squeeze", "unsqueeze", "transpose"] + (["t"] if ndim <= 2 else [])
+    kind = draw(st.sampled_from(kinds), label="op")
+    if kind == "view":
+        target = draw(reshape_targets(shape))
+        spread = draw(st.booleans()) and len(target) > 0
+        fn = (lambda t: t.view(*target)) if spread else (lambda t: t.view(target))
+        return (kind, target), fn, lambda a: anp.reshape(a, target)
+    if kind == "flatten":
+        start = draw(st.integers(-wide, wide - 1), label="start_dim")
+        end = draw(st.integers(start % wide, wide - 1), label="end_dim")
+        end = draw(st.sampled_from([end, end - wide]))
+        new = np.zeros(shape).reshape(shape[: start % wide] + (-1,) + shape[end % wide + 1 :]).shape if ndim else (1,)
+        form = draw(st.booleans())
+        fn = (lambda t: t.flatten(start, end)) if form else (lambda t: mg.flatten(t, start_dim=start, end_dim=end))
+        return (kind, start, end), fn, lambda a: anp.reshape(a, new)
+    if kind == "squeeze":
+        dim = draw(st.one_of(st.none(), st.integers(-wide, wide - 1), st.lists(st.integers(-wide, wide - 1), max_size=wide).map(tuple)))
+        given_ = range(ndim) if dim is None else {d % wide for d in ((dim,) if isinstance(dim, int) else dim)}
+        new = tuple(n for d, n in enumerate(shape) if not (d in given_ and n == 1))
+        fn = (lambda t: t.squeeze()) if dim is None else (lambda t: mg.squeeze(t, dim))
+        return (kind, dim), fn, lambda a: anp.reshape(a, new)
+    if kind == "unsqueeze":
+        dim = draw(st.integers(-ndim - 1, ndim), label="dim")
+        position = dim % (ndim + 1)
+        new = shape[:position] + (1,) + shape[position:]
+        return (kind, dim), (lambda t: t.unsqueeze(dim)), lambda a: anp.reshape(a, new)
+    if kind == "transpose":
+        dim0, dim1 = (draw(st.integers(-wide, wide - 1)) for _ in range(2))
+        fn = lambda t: mg.transpose(t, dim0, dim1)  # noqa: E731
+        return (kind, dim0, dim1), fn, (lambda a: anp.swapaxes(a, dim0, dim1)) if ndim else (lambda a: a)
+    return (kind,), (lambda t: t.t()), lambda a: anp.transpose(a)
+
+
+@RANDOM
+@given(data=st.data())
+def test_torch_shape_names(data):
+    """view, flatten, squeeze, unsqueeze, transpose and t: reshape and permute under PyTorch's
+    names, each result used twice so that the gradient has two paths."""
+    shape = data.draw(shapes, label="shape")
+    _, mg_op, ref_op = data.draw(torch_shape_ops(shape), label="op")
+    x = data.draw(arrays(shape), label="x")
+
+    def mg_fn(t):
+        out = mg_op(t)
+        return out * out.sum()
+
+    def ref_fn(a):
+        out = ref_op(a)
+        return out * anp.sum(out)
+
+    check_op(mg_fn, ref_fn, [x], end_grad_from(data))
+
+
+@RANDOM
+@given(data=st.data())
+def test_to_between_float_dtypes(data):
+    """x.to(dtype) between float dtypes is in the graph: a conversion alone gives back end_grad in
+    the input's dtype, and a float64 computation with a float32 stretch in the middle (inside
+    keep_float64) agrees with autograd's astype at float32 precision."""
+    shape = data.draw(shapes, label="shape")
+    x = data.draw(arrays(shape), label="x")
+    source, target = data.draw(
+        st.sampled_from([(np.float32, np.float64), (np.float64, np.float32), (np.float32, np.float16)]),
+        label="dtypes",
+    )
+    v = data.draw(arrays(shape, COTANGENT), label="end_grad")
+    with keep_float64():
+        t = Tensor(x.astype(source), requires_grad=True)
+        out = t.to(target)
+    assert out.dtype == target and out.requires_grad and out.recipe is not None
+    out.backward(end_grad=v)
+    assert t.grad.dtype == source
+    np.testing.assert_array_equal(t.grad.array, v.astype(target).astype(source))
+
+    def mg_fn(t):
+        low = t.float()
+        return (low.exp() * low).double() * t
+
+    def ref_fn(a):
+        low = a.astype(np.float32)
+        return (anp.exp(low) * low).astype(np.float64) * a
+
+    with keep_float64():
+        t = Tensor(x, requires_grad=True)
+        out = mg_fn(t)
+        assert out.dtype == np.float64
+        out.backward(end_grad=v)
+    ref_value, (ref_grad,) = reference_vjps(ref_fn, [x], v)
+    assert_close(out.array, ref_value, 1e-6, 1e-6 * _tolerance_scale(ref_value), "forward value")
+    assert_close(t.grad.array, ref_grad, 1e-5, 1e-5 * _tolerance_scale(ref_grad), "gradient vs autograd")
 
 
 # --- matrix products ----------------------------------------------------------------------------------
@@ -1139,7 +1333,8 @@ COVERED = {
     "negative", "exp", "log", "tanh", "sqrt", "add", "subtract", "multiply", "divide",
     "true_divide", "maximum", "minimum", "power", "_reshape", "_permute", "_expand", "_getitem",
     "_stack", "_sum", "_mean", "_var", "_amax", "_matmul", "einsum", "_log_softmax",
-    "_cross_entropy", "_linear", "_sigmoid", "_mse_loss",
+    "_cross_entropy", "_linear", "absolute", "_sigmoid", "_clamp", "_where", "_amin", "_to",
+    "_mse_loss",
 }
 
 
@@ -1240,6 +1435,26 @@ def test_amax_ties_split_evenly():
     # autograd's convention is the same
     ref = make_vjp(lambda a: anp.amax(a, axis=1))(np.array(x))[0](np.array([3.0, 2.0]))
     np.testing.assert_allclose(ref, [[1.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+
+
+def test_abs_clamp_and_max_along_a_dim_at_kinks_and_ties():
+    """Chapter 20: |x|'(0) = 0; clamp's gradient is 1/2 on a bound (0 when min >= max); the values
+    of max and min along a dim split the gradient evenly among ties, as amax does."""
+    (g,) = _grad(mg.abs, [-2.0, 0.0, 3.0])
+    np.testing.assert_array_equal(g, [-1.0, 0.0, 1.0])
+    (g,) = _grad(lambda t: t.clamp(-1.0, 1.0), [-2.0, -1.0, 0.0, 1.0, 2.0], end_grad=np.full(5, 4.0))
+    np.testing.assert_array_equal(g, [0.0, 2.0, 4.0, 2.0, 0.0])
+    (g,) = _grad(lambda t: t.clamp(1.0, 1.0), [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(g, [0.0, 0.0, 0.0])
+    (g,) = _grad(lambda t: t.clamp(min=0.0), [-1.0, 0.0, 2.0])  # relu, with relu'(0) = 1/2
+    np.testing.assert_array_equal(g, _grad(mg.relu, [-1.0, 0.0, 2.0])[0])
+    x = [[5.0, 7.0, 7.0], [3.0, 3.0, 3.0]]
+    (g,) = _grad(lambda t: t.max(dim=1).values, x, end_grad=np.array([2.0, 3.0]))
+    np.testing.assert_allclose(g, [[0.0, 1.0, 1.0], [1.0, 1.0, 1.0]])
+    (g,) = _grad(lambda t: mg.min(t, 0, keepdim=True).values, x, end_grad=np.ones((1, 3)))
+    np.testing.assert_allclose(g, [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    (g,) = _grad(lambda t: mg.amin(t, dim=1), x, end_grad=np.array([2.0, 3.0]))
+    np.testing.assert_allclose(g, [[2.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
 
 
 def test_sqrt_and_pow_at_zero():

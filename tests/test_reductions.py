@@ -200,13 +200,19 @@ def test_amax_at_a_tie_of_two_agrees_with_central_differences():
     assert gradcheck(lambda x: x.amax(1), Tensor([[1.0, 5.0, 5.0, 2.0]], requires_grad=True))
 
 
-def test_no_max_alias():
-    assert not hasattr(minigrad, "max") and not hasattr(Tensor, "max")
+def test_max_has_pytorchs_three_meanings():
+    """Chapter 9 writes no max; chapter 20 adds it with PyTorch's three meanings, the values'
+    gradient being amax's (more in tests/test_torch_names.py)."""
+    x = Tensor([[1.0, 3.0], [2.0, 0.0]])
+    assert minigrad.max(x).item() == 3.0 and x.max(1).values.array.tolist() == [3.0, 2.0]
+    assert x.max(1).values.recipe is None  # x needs no grad
+    assert minigrad.max(x, Tensor([2.5])).array.tolist() == [[2.5, 3.0], [2.5, 2.5]]
+    assert minigrad.max is not builtins.max and "max" not in minigrad.__all__
 
 
 # --- bad dims, the same for every reduction ------------------------------------------------
 
-REDUCTIONS = ["sum", "mean", "var", "amax"]
+REDUCTIONS = ["sum", "mean", "var", "amax", "amin"]
 
 
 @pytest.mark.parametrize("name", REDUCTIONS)
