@@ -312,8 +312,9 @@ astype = wrap_forward_fn(_astype)  # a recorded copy in another dtype
 BACK_FUNCS.add_back_func(_astype, 0, astype_back)
 TENSOR_BACK_FUNCS.add_rule(_astype, 0, _astype_rule)
 
-# backward functions called by the walk below: for counting (chapter 23);
-# chapter 17's loop, the default, counts nothing
+# NumPy backward functions called by the walk below, for counting (chapter
+# 23); a recorded rule counts as the recipes it makes; chapter 17's loop,
+# the default, counts nothing
 WALK_STEPS = [0]
 
 
@@ -344,7 +345,6 @@ def _walk(
                 found[id(node)] = grad
             recipe = node.recipe
             for position, parent in recipe.parents.items():
-                WALK_STEPS[0] += 1
                 parent_grad = _step(
                     node, position, grad, create_graph
                 )
@@ -374,6 +374,7 @@ def _step(
     """One backward function (or tensor rule) for one parent of node."""
     recipe = node.recipe
     if not create_graph:
+        WALK_STEPS[0] += 1
         back_fn = BACK_FUNCS.get_back_func(recipe.func, position)
         return back_fn(grad, node.array, *recipe.args, **recipe.kwargs)
     rule = TENSOR_BACK_FUNCS.get_rule(recipe.func, position)

@@ -301,3 +301,108 @@ def test_gradgradcheck_catches_a_wrong_rule():
     finally:
         del BACK_FUNCS.back_funcs[(_cube, 0)]
         del TENSOR_BACK_FUNCS.rules[(_cube, 0)]
+
+
+# --- forward mode (chapter 23) ----------------------------------------------------------------
+
+
+def f64(a):
+    """A float64 tensor (Tensor() makes float32 outside keep_float64)."""
+    with keep_float64():
+        return Tensor(a)
+
+
+def _fd_jacobian(f, x, eps=1e-6):
+    with keep_float64():
+        columns = []
+        for j in range(x.size):
+            e = np.zeros(x.size)
+            e[j] = eps
+            e = e.reshape(x.shape)
+            plus, minus = f(Tensor(x + e)).array, f(Tensor(x - e)).array
+            columns.append(((plus - minus) / (2 * eps)).ravel())
+        out_shape = f(Tensor(x)).shape
+    return np.stack(columns, axis=-1).reshape(out_shape + x.shape)
+
+
+FUNCTIONS = {
+    "tanh_matmul": (lambda x: (Tensor(W_FIXED) @ x).tanh(),
+                    lambda x: __import__("torch").tanh(
+                        __import__("torch").tensor(W_FIXED) @ x), (3,)),
+    "softmax_2d": (lambda x: x.softmax(1) * x, lambda x: x.softmax(1) * x,
+                   (2, 3)),
+    "mixed": (lambda x: mg.stack([x.exp().sum(), (x * x).var(), x.amax()]),
+              lambda x: __import__("torch").stack(
+                  [x.exp().sum(), (x * x).var(), x.amax()]), (4,)),
+}
+W_FIXED = np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]])
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+@FEW
+@given(seed=st.integers(0, 10_000))
+def test_jvp_and_jacobians_agree_with_central_differences(name, seed):
+    f, _, shape = FUNCTIONS[name]
+    x = distinct(shape, seed) + np.random.default_rng(seed).uniform(
+        0, 0.05, size=shape)
+    u = general(shape, seed + 1)
+    expected = _fd_jacobian(f, x)
+    for mode in ("reverse", "forward"):
+        J = mg.jacobian(f, f64(x), mode=mode)
+        assert J.shape == expected.shape
+        np.testing.assert_allclose(J.array, expected, atol=1e-6, rtol=1e-5)
+    with keep_float64():
+        out, ju = mg.jvp(f, Tensor(x), u)
+        np.testing.assert_allclose(out.array, f(Tensor(x)).array)
+    axes = tuple(range(expected.ndim - len(shape), expected.ndim))
+    np.testing.assert_allclose(
+        ju.array, np.tensordot(expected, u, axes=(axes, tuple(range(len(shape))))),
+        atol=1e-6, rtol=1e-5)
+
+
+@FEW
+@given(seed=st.integers(0, 10_000))
+def test_hessian_agrees_with_central_differences(seed):
+    def f(x):
+        return (x.tanh() * x.exp()).sum() + (x @ Tensor(W_FIXED.T)).var()
+
+    x = general((3,), seed)
+
+    def gradient(t):
+        leaf = Tensor(t.array, requires_grad=True)
+        return mg.grad(f(leaf), leaf)[0]
+
+    H = mg.hessian(f, f64(x))
+    assert H.shape == (3, 3)
+    np.testing.assert_allclose(H.array, _fd_jacobian(gradient, x), atol=1e-6)
+    np.testing.assert_allclose(H.array, H.array.T, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_jvp_and_jacobians_agree_with_torch(name):
+    torch = pytest.importorskip("torch")
+    f, torch_f, shape = FUNCTIONS[name]
+    x = distinct(shape, 3) + 0.01
+    u = general(shape, 4)
+    expected = torch.autograd.functional.jacobian(torch_f, torch.tensor(x))
+    for mode in ("reverse", "forward"):
+        J = mg.jacobian(f, f64(x), mode=mode)
+        np.testing.assert_allclose(J.array, expected.numpy(), rtol=1e-9,
+                                   atol=1e-12)
+    _, expected_ju = torch.func.jvp(torch_f, (torch.tensor(x),),
+                                    (torch.tensor(u),))
+    with keep_float64():
+        _, ju = mg.jvp(f, Tensor(x), u)
+    np.testing.assert_allclose(ju.array, expected_ju.numpy(), rtol=1e-9,
+                               atol=1e-12)
+
+
+def test_hessian_agrees_with_torch():
+    torch = pytest.importorskip("torch")
+    x = general((2, 2), 5)
+    H = mg.hessian(lambda t: (t.log_softmax(1) * t).sum() ** 2.0, f64(x))
+    expected = torch.autograd.functional.hessian(
+        lambda t: (t.log_softmax(1) * t).sum() ** 2, torch.tensor(x))
+    assert H.shape == (2, 2, 2, 2)
+    np.testing.assert_allclose(H.array, expected.numpy(), rtol=1e-9,
+                               atol=1e-12)
