@@ -1032,13 +1032,48 @@ def test_minigrad_gradcheck_agrees(data):
     assert mg.gradcheck(fn, x, y, seed=seed)
 
 
+
+# --- chapter 22's two helper operations: scatter_add (getitem's backward) and _astype ----------
+
+
+@RANDOM
+@given(data=st.data())
+def test_scatter_add(data):
+    """scatter_add adds rows of values into zeros at an index, repeats adding up."""
+    rows = data.draw(st.integers(1, 4), label="rows")
+    tail = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=MAX_SIDE), label="tail")
+    index = np.array(data.draw(st.lists(st.integers(0, rows - 1), min_size=1, max_size=5)))
+    values = data.draw(arrays((len(index),) + tail))
+    one_hot = (index[None, :] == np.arange(rows)[:, None]).astype(np.float64)
+    check_op(
+        lambda v: mg.scatter_add(v, shape=(rows,) + tail, index=index),
+        lambda v: anp.tensordot(one_hot, v, axes=1),
+        [values],
+        end_grad_from(data),
+    )
+
+
+@RANDOM
+@given(data=st.data())
+def test_astype(data):
+    """_astype, the recorded cast of chapter 22: the gradient goes back in the input's dtype."""
+    from minigrad.backprop import astype
+
+    x = data.draw(arrays(data.draw(shapes, label="shape")))
+    check_op(lambda t: astype(t, dtype=np.float64) * t, lambda t: t * t, [x],
+             end_grad_from(data), check_float32=False)
+    with keep_float64():
+        t = Tensor(x.astype(np.float32), requires_grad=True)
+        astype(t, dtype=np.float64).sum().backward()
+    assert t.grad.dtype == np.float32
+
 # Every forward function with a registered backward function must be exercised above. A new
 # differentiable operation makes this test fail until it gets a randomized test and an entry here.
 COVERED = {
     "negative", "exp", "log", "tanh", "sqrt", "add", "subtract", "multiply", "divide",
     "true_divide", "maximum", "minimum", "power", "_reshape", "_permute", "_expand", "_getitem",
     "_stack", "_sum", "_mean", "_var", "_amax", "_matmul", "einsum", "_log_softmax",
-    "_cross_entropy", "_linear",
+    "_cross_entropy", "_linear", "_scatter_add", "_astype",
 }
 
 
