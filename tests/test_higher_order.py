@@ -415,3 +415,55 @@ def test_hessian_agrees_with_torch():
     assert H.shape == (2, 2, 2, 2)
     np.testing.assert_allclose(H.array, expected.numpy(), rtol=1e-9,
                                atol=1e-12)
+
+
+# --- random shapes: broadcasting and reductions -------------------------------------------------
+
+BINARY = {
+    "add": lambda x, y: (x + y) * x,
+    "subtract": lambda x, y: (x - y) * y,
+    "multiply": lambda x, y: x * y,
+    "true_divide": lambda x, y: x / y,
+    "pow": lambda x, y: y ** x,
+    "maximum": lambda x, y: mg.maximum(x, y) * (x + y),
+}
+
+
+@pytest.mark.parametrize("name", list(BINARY))
+@FEW
+@given(data=st.data())
+def test_second_derivatives_with_random_broadcast_shapes(name, data):
+    import hypothesis.extra.numpy as hnp
+
+    shapes = data.draw(hnp.mutually_broadcastable_shapes(
+        num_shapes=2, min_dims=0, max_dims=3, max_side=3))
+    x_shape, y_shape = shapes.input_shapes
+    seed = data.draw(st.integers(0, 10_000))
+    x = general(x_shape, seed)
+    y = positive(y_shape, seed + 1)  # a denominator, and a base for pow
+    if name == "maximum":  # entries 0.15 apart at least: no ties
+        x = distinct(x_shape, seed) if x.size else x
+        y = distinct(y_shape, seed + 1) + 0.15 if y.size else y
+    assert mg.gradgradcheck(BINARY[name], Tensor(x, requires_grad=True),
+                            Tensor(y, requires_grad=True), seed=seed)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "var", "amax"])
+@FEW
+@given(data=st.data())
+def test_second_derivatives_of_reductions_with_random_dims(name, data):
+    import hypothesis.extra.numpy as hnp
+
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=2,
+                                       max_side=3))
+    dims = data.draw(st.sets(st.integers(-len(shape), len(shape) - 1)
+                             .map(lambda d: d % len(shape)), min_size=1))
+    keepdim = data.draw(st.booleans())
+    seed = data.draw(st.integers(0, 10_000))
+    x = distinct(shape, seed) + 1.1
+    reduce = getattr(Tensor, name)
+
+    def fn(x):
+        return reduce(x * x.tanh(), tuple(sorted(dims)), keepdim=keepdim)
+
+    assert mg.gradgradcheck(fn, Tensor(x, requires_grad=True), seed=seed)
