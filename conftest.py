@@ -70,10 +70,13 @@ def _classes_with_attached_methods():
 def _restore_package_state(request):
     """Snapshot the backward-function table and every minigrad class; restore after the test."""
     table = dict(minigrad.BACK_FUNCS.back_funcs)
+    rules = dict(minigrad.TENSOR_BACK_FUNCS.rules)  # chapter 22's second table
     classes = {cls: dict(vars(cls)) for cls in _classes_with_attached_methods()}
     yield
     minigrad.BACK_FUNCS.back_funcs.clear()
     minigrad.BACK_FUNCS.back_funcs.update(table)
+    minigrad.TENSOR_BACK_FUNCS.rules.clear()
+    minigrad.TENSOR_BACK_FUNCS.rules.update(rules)
     for cls, attributes in classes.items():
         for name in set(vars(cls)) - set(attributes):
             delattr(cls, name)

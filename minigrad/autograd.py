@@ -17,13 +17,15 @@ from minigrad.tensor import Tensor
 def backward(
     end_node: Tensor,
     gradient: Any = None,
-    retain_graph: bool = False,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
     *,
     end_grad: Any = None,
 ) -> None:
     """Like torch.Tensor.backward: accumulate into the leaves' .grad.
 
     gradient is PyTorch's name for the book's end_grad; pass either one.
+    create_graph records the backward pass itself (chapter 22).
     """
     if end_grad is not None:
         if gradient is not None:
@@ -32,7 +34,8 @@ def backward(
                 "names for the same argument; pass one of them"
             )
         gradient = end_grad
-    backprop(end_node, gradient, retain_graph)
+    # create_graph: an argument that chapter 22 gives the engine
+    backprop(end_node, gradient, retain_graph, create_graph)
 
 
 Tensor.backward = backward

@@ -28,6 +28,8 @@ FIGURES = {
     "08-shapes": 1,
     "10-matmul": 1,
     "16-backprop-by-hand": 1,
+    "22-gradients-of-gradients": 1,
+    "23-forward-mode": 1,
 }
 MAX_BYTES = 20_000  # one figure; a page may weigh 500 KB in all (test_weight.py)
 SVG = "{http://www.w3.org/2000/svg}"

@@ -1234,6 +1234,8 @@ WIDE = st.floats(-30, 30, allow_nan=False, allow_infinity=False, allow_subnormal
 def _ref_sigmoid(x):
     return 1.0 / (1.0 + anp.exp(-x))
 
+# --- chapter 22's two helper operations: scatter_add (getitem's backward) and _astype ----------
+
 
 @RANDOM
 @given(data=st.data())
@@ -1250,6 +1252,19 @@ def test_sigmoid(data):
         "Tanh module": (mg.Tanh(), anp.tanh),
     }[form]
     check_op(mg_fn, ref_fn, [x], end_grad_from(data))
+def test_scatter_add(data):
+    """scatter_add adds rows of values into zeros at an index, repeats adding up."""
+    rows = data.draw(st.integers(1, 4), label="rows")
+    tail = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=MAX_SIDE), label="tail")
+    index = np.array(data.draw(st.lists(st.integers(0, rows - 1), min_size=1, max_size=5)))
+    values = data.draw(arrays((len(index),) + tail))
+    one_hot = (index[None, :] == np.arange(rows)[:, None]).astype(np.float64)
+    check_op(
+        lambda v: mg.scatter_add(v, shape=(rows,) + tail, index=index),
+        lambda v: anp.tensordot(one_hot, v, axes=1),
+        [values],
+        end_grad_from(data),
+    )
 
 
 @RANDOM
@@ -1326,6 +1341,17 @@ def test_cross_entropy_loss_module(data):
         reduce = {"mean": anp.mean, "sum": anp.sum, "none": lambda v: v}[reduction]
     check_op(mg_fn, lambda z: reduce(_ref_cross_entropy(z, targets)), [logits], end_grad_from(data))
 
+def test_astype(data):
+    """_astype, the recorded cast of chapter 22: the gradient goes back in the input's dtype."""
+    from minigrad.backprop import astype
+
+    x = data.draw(arrays(data.draw(shapes, label="shape")))
+    check_op(lambda t: astype(t, dtype=np.float64) * t, lambda t: t * t, [x],
+             end_grad_from(data), check_float32=False)
+    with keep_float64():
+        t = Tensor(x.astype(np.float32), requires_grad=True)
+        astype(t, dtype=np.float64).sum().backward()
+    assert t.grad.dtype == np.float32
 
 # Every forward function with a registered backward function must be exercised above. A new
 # differentiable operation makes this test fail until it gets a randomized test and an entry here.
@@ -1335,6 +1361,7 @@ COVERED = {
     "_stack", "_sum", "_mean", "_var", "_amax", "_matmul", "einsum", "_log_softmax",
     "_cross_entropy", "_linear", "absolute", "_sigmoid", "_clamp", "_where", "_amin", "_to",
     "_mse_loss",
+    "_cross_entropy", "_linear", "_scatter_add", "_astype",
 }
 
 

@@ -740,8 +740,9 @@ def test_backward_gradient_keyword():
         (x * x).backward(v, end_grad=v)
     with pytest.raises(ValueError, match=r"end_grad has shape \(2,\) but the tensor has shape \(3,\)"):
         (x * x).backward(gradient=np.ones(2))
-    with pytest.raises(TypeError, match="unexpected keyword argument 'create_graph'"):
-        (x * x).sum().backward(create_graph=True)
+    x.grad = None
+    (x * x).sum().backward(create_graph=True)  # chapter 22: a recorded gradient
+    assert x.grad.requires_grad and x.grad.array.tolist() == [2.0, 4.0, 6.0]
     assert mg.Tensor.backward is mg.backward
     mg.backward((x * 2).sum())  # also a function, as torch.autograd.backward for one tensor
 
