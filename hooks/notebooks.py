@@ -10,7 +10,13 @@
   into the page. Keep only the rules whose classes occur in the page, and the custom properties
   those rules use: the page looks the same and weighs a fraction (tests/test_weight.py).
 - A progress bar (tqdm) redraws itself with carriage returns, which a live notebook honours and a
-  static page cannot: each redraw would be a line of its own. Keep the bar's last state only.
+  static page cannot: each redraw would be a line of its own. Keep the bar's last state only
+  (on standard output, where the training notebook writes it, or on standard error, tqdm's default).
+- Code cells become the site's code blocks: nbconvert's `highlight-ipynb` markup, coloured by
+  JupyterLab's palette and with a copy button of its own (a web component, inlined), becomes
+  Material's (`<div class="language-python highlight"><pre><code>`), which the theme colours in
+  both palettes and gives its copy button. The In/Out prompts, the paddings and the outputs' look
+  are in assets/stylesheets/extra.css.
 - Links to chapters in markdown cells (`../12-nn.md`) are not rewritten by mkdocs for notebook
   pages: point them at the chapters' pages, and fail the build on a link to a missing page.
 """
@@ -62,6 +68,7 @@ MARKDOWN_LINK = re.compile(r'href="(?![a-z]+:|#|/)(?P<path>[^"#]+\.md)(?P<fragme
 def on_page_content(html: str, page, config, files) -> str:
     if not page.file.src_uri.endswith(".ipynb"):
         return html
+    html = code_blocks(html)
 
     def link(match: re.Match) -> str:
         target = posixpath.normpath(posixpath.join(posixpath.dirname(page.file.src_uri), match["path"]))
@@ -81,10 +88,33 @@ def on_post_page(output: str, page, config) -> str:
     return output
 
 
-# One stderr output of the notebook: its text, and whether it is a progress bar ("  5%|██ ...").
-STDERR_OUTPUT = re.compile(
+# A code cell's source as nbconvert writes it, and the copy button it puts before it.
+CODE_CELL = re.compile(r'<div class="highlight-ipynb hl-(?P<language>[\w-]+)"><pre>(?P<spans>(?:<span></span>)?)'
+                       r'(?P<code>.*?)</pre></div>', re.DOTALL)
+COPY_BUTTON = re.compile(r'<div class="zeroclipboard-container">\s*<clipboard-copy\b.*?</clipboard-copy>\s*</div>\s*',
+                         re.DOTALL)
+COPY_TEXT = re.compile(r'\s*<div class="clipboard-copy-txt" id="cell-\d+">[^<]*</div>')  # what the button copies
+# the script that defines <clipboard-copy>, and the one that shows its "Copied!"
+COPY_SCRIPTS = re.compile(r"<script>(?:(?!</script>).)*?(?:ClipboardCopyElement|'clipboard-copy').*?</script>\s*",
+                          re.DOTALL)
+
+
+def code_blocks(html: str) -> str:
+    """nbconvert's code cells as the site's code blocks (Material's markup: colours, copy button)."""
+    html = COPY_TEXT.sub("", COPY_BUTTON.sub("", html))
+    if "<clipboard-copy" not in html:
+        html = COPY_SCRIPTS.sub("", html)
+    return CODE_CELL.sub(
+        lambda m: f'<div class="language-{m["language"]} highlight"><pre>{m["spans"]}<code>{m["code"]}</code></pre></div>',
+        html,
+    )
+
+
+# One stream output of the notebook (stdout, shown as text/plain, or stderr): its text, and
+# whether it is a progress bar ("  5%|██ ...").
+STREAM_OUTPUT = re.compile(
     r'<div class="jp-OutputArea-child">\s*<div class="jp-OutputPrompt jp-OutputArea-prompt"></div>\s*'
-    r'<div class="jp-RenderedText jp-OutputArea-output" data-mime-type="application/vnd.jupyter.stderr"'
+    r'<div class="jp-RenderedText jp-OutputArea-output" data-mime-type="(?P<stream>text/plain|application/vnd\.jupyter\.stderr)"'
     r'[^>]*>\s*<pre>(?P<text>[^<]*)</pre>\s*</div>\s*</div>\s*'
 )
 PROGRESS = re.compile(r"\d+%\|")
@@ -93,9 +123,9 @@ PROGRESS = re.compile(r"\d+%\|")
 def last_progress_only(page_html: str) -> str:
     """Of each run of progress-bar outputs keep the last; drop the blank line a bar ends with."""
     drop, bar = [], None  # spans to remove; the previous output, if it was a bar
-    for match in STDERR_OUTPUT.finditer(page_html):
+    for match in STREAM_OUTPUT.finditer(page_html):
         if PROGRESS.search(match["text"]):
-            if bar is not None and bar.end() == match.start():
+            if bar is not None and bar.end() == match.start() and bar["stream"] == match["stream"]:
                 drop.append(bar.span())  # redrawn by this one
             bar = match
         else:

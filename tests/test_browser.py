@@ -2,11 +2,13 @@
 
 The session's build (site/) is served on 127.0.0.1 and every page is opened. On each: no console
 error, no failed request, no request anywhere but 127.0.0.1; math rendered by KaTeX with no error;
-graphs drawn with a size; notebook links that download a valid notebook. Then: math and graphs are
-there with JavaScript off, search finds "unbroadcast", the palette toggle switches to dark, the
-offline build works from file://, and a missing page gets the styled 404 page. The site is served
-under its path on GitHub Pages (/name/ of https://owner.github.io/name/), as it will be published.
-Screenshots go to test-artifacts/screenshots/ to look at.
+graphs drawn with a size; notebook links that download a valid notebook. On each, at a desktop
+width (1280 px) and a phone's (390 px): every figure, notebook plot and display formula fits the
+text column, and the page does not scroll sideways. Then: math and graphs are there with
+JavaScript off, search finds "unbroadcast", the palette toggle switches to dark, the notebook page
+looks like a chapter, the offline build works from file://, and a missing page gets the styled 404
+page. The site is served under its path on GitHub Pages (/name/ of https://owner.github.io/name/),
+as it will be published. Screenshots go to test-artifacts/screenshots/ to look at.
 
 Needs Chromium: `sudo apt-get install -y chromium` (never `playwright install`, which downloads a
 browser build). Without it these tests fail, unless MINIGRAD_SKIP_BROWSER=1 says to skip them.
@@ -33,6 +35,44 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 FIRST_MATH_PAGE = "02-broadcasting/"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# chapters photographed at both widths (test_chapter_screenshots), and the one also in dark
+PHOTOGRAPHED = ("01-backward-by-hand", "02-broadcasting", "10-matmul", "16-backprop-by-hand")
+PHOTOGRAPHED_DARK = ("10-matmul",)
+
+# What must fit the text column (the content box of .md-content__inner): figures (an inline SVG or
+# an image in a <figure>; not the SVGs inside a formula or a drawing), a notebook's plots, display
+# formulas (wider ones scroll inside their own box). Each one's box must lie within the column, to
+# a pixel; and the page must not scroll sideways. Hidden ones (a closed <details>) have no box.
+FITS = """() => {
+    const column = document.querySelector('.md-content__inner');
+    const style = getComputedStyle(column), box = column.getBoundingClientRect();
+    const left = box.left + column.clientLeft + parseFloat(style.paddingLeft);
+    const width = column.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const items = [...column.querySelectorAll(
+        'figure svg, figure img, .jp-OutputArea-output img, .katex-display')].filter(
+        e => !e.parentElement.closest('svg, .katex'));
+    const name = e => e.tagName.toLowerCase() + (e.classList.length ? '.' + [...e.classList].join('.') : '')
+        + ' "' + (e.getAttribute('aria-label') || e.getAttribute('alt') || e.textContent || '').trim().slice(0, 50) + '"';
+    const wide = items.map(e => [e, e.getBoundingClientRect()])
+        .filter(([e, r]) => r.width > 0 && (r.width > width + 1 || r.left < left - 1 || r.right > left + width + 1))
+        .map(([e, r]) => `${name(e)}: ${Math.round(r.width)} px wide from x = ${Math.round(r.left - left)}, `
+                         + `in a column of ${Math.round(width)} px`);
+    return {checked: items.length, wide, scrollWidth: document.documentElement.scrollWidth,
+            innerWidth: window.innerWidth};
+}"""
+
+
+def misfits(page, where: str, counts: dict) -> list[str]:
+    """What sticks out of the column on the page, and whether the page scrolls sideways."""
+    found = page.evaluate(FITS)
+    counts["fitted"] += found["checked"]
+    problems = [f"{where}: {wide}" for wide in found["wide"]]
+    if found["scrollWidth"] > found["innerWidth"]:
+        problems.append(f"{where}: the page scrolls sideways ({found['scrollWidth']} px in a "
+                        f"{found['innerWidth']} px window)")
+    return problems
 
 
 def chromium() -> str:
@@ -129,14 +169,15 @@ def local(base: str):
 
 def test_every_page_in_the_browser(server, browser):
     start = time.perf_counter()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport=DESKTOP)
     watch = Watch(context, local(server))
     page = watch.page(context)
-    counts = dict(pages=0, math=0, math_pages=0, graphs=0, notebooks=0)
+    counts = dict(pages=0, math=0, math_pages=0, graphs=0, notebooks=0, fitted=0)
     problems = []
     for path in site_pages():
         page.goto(server + path, wait_until="networkidle")  # every request answered, the search index too
         counts["pages"] += 1
+        problems += misfits(page, f"{path or 'index'} at {DESKTOP['width']} px", counts)
         found = page.evaluate("""() => ({
             katex: document.querySelectorAll('.md-content .katex').length,
             errors: document.querySelectorAll('.katex-error').length,
@@ -172,6 +213,25 @@ def test_every_page_in_the_browser(server, browser):
     assert counts["math_pages"] >= 15 and counts["graphs"] >= 5 and counts["notebooks"] >= 18, counts
     assert not watch.outside(), f"requests outside 127.0.0.1: {sorted(set(watch.outside()))}"
     assert not watch.problems + problems, "\n".join(watch.problems + problems)
+
+
+def test_every_page_fits_a_phone(server, browser):
+    """At 390 px, as on a phone: figures, plots and formulas within the column, no sideways scroll.
+    (At 1280 px test_every_page_in_the_browser checks the same.)"""
+    start = time.perf_counter()
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    counts = dict(pages=0, fitted=0)
+    problems = []
+    for path in site_pages():
+        page.goto(server + path, wait_until="load")
+        counts["pages"] += 1
+        problems += misfits(page, f"{path or 'index'} at {PHONE['width']} px", counts)
+    context.close()
+    counts["seconds"] = round(time.perf_counter() - start, 1)
+    print("phone:", json.dumps(counts))
+    assert counts["pages"] == len(site_pages()) and counts["fitted"] > 100, counts
+    assert not problems, "\n".join(problems)
 
 
 def test_math_and_graphs_without_javascript(server, browser):
@@ -244,7 +304,7 @@ def test_code_names_keep_their_colour(server, browser):
 
 
 def test_screenshots(server, browser):
-    """Pictures of a math page, a graph, the notebook's plots and an open exercise solution."""
+    """Pictures of a math page, graphs, the notebook's plots and an open exercise solution."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
     page = context.new_page()
@@ -252,6 +312,8 @@ def test_screenshots(server, browser):
     page.screenshot(path=SCREENSHOTS / "math-page.png")
     page.goto(server + "01-backward-by-hand/", wait_until="load")
     page.locator("figure:has(svg.minigrad-graph)").first.screenshot(path=SCREENSHOTS / "graph.png")
+    page.goto(server + "18-drawing-graphs/", wait_until="load")  # the widest graph, scaled to the column
+    page.locator("figure:has(svg.minigrad-graph)").first.screenshot(path=SCREENSHOTS / "graph-widest.png")
     page.goto(server + "notebooks/training-run/", wait_until="load")
     plots = page.locator(".jp-OutputArea-output img")
     assert plots.count() == 2 and all(plot.bounding_box()["height"] > 100 for plot in plots.all())
@@ -264,7 +326,77 @@ def test_screenshots(server, browser):
     solution.screenshot(path=SCREENSHOTS / "exercise-solution.png")
     context.close()
     assert all((SCREENSHOTS / f"{name}.png").stat().st_size > 5_000
-               for name in ("math-page", "graph", "notebook-plot", "exercise-solution"))
+               for name in ("math-page", "graph", "graph-widest", "notebook-plot", "exercise-solution"))
+
+
+def test_chapter_screenshots(server, browser):
+    """A few chapters as a reader sees them (PHOTOGRAPHED, light; PHOTOGRAPHED_DARK also dark): the
+    whole page at 1280 px, NN-topic-desktop.png; at 390 px the top of the page, NN-topic-phone.png,
+    and the region around its first figure, NN-topic-phone-figure.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    taken = []
+    for scheme, chapters in (("light", PHOTOGRAPHED), ("dark", PHOTOGRAPHED_DARK)):
+        for device, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            context = browser.new_context(viewport=viewport, color_scheme=scheme)  # Material follows it
+            page = context.new_page()
+            for chapter in chapters:
+                page.goto(server + chapter + "/", wait_until="load")
+                page.evaluate("document.fonts.ready.then(() => true)")
+                palette = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+                assert palette == {"light": "default", "dark": "slate"}[scheme], (chapter, scheme, palette)
+                name = f"{chapter}-{device}" + ("-dark" if scheme == "dark" else "")
+                if device == "desktop":
+                    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+                    taken.append(name)
+                    continue
+                page.screenshot(path=SCREENSHOTS / f"{name}.png")
+                taken.append(name)
+                # the first figure with what is just above and below it, the window's whole width
+                top, height = page.evaluate("""() => { const r = document.querySelector('.md-content figure')
+                    .getBoundingClientRect(); return [r.top + window.scrollY, r.height]; }""")
+                clip = {"x": 0, "y": max(0, top - 160), "width": viewport["width"], "height": height + 320}
+                page.screenshot(path=SCREENSHOTS / f"{name}-figure.png", full_page=True, clip=clip)
+                taken.append(f"{name}-figure")
+            context.close()
+    assert len(taken) == 3 * (len(PHOTOGRAPHED) + len(PHOTOGRAPHED_DARK))
+    assert all((SCREENSHOTS / f"{name}.png").stat().st_size > 5_000 for name in taken)
+
+
+def test_the_notebook_page_looks_like_a_chapter(server, browser):
+    """hooks/notebooks.py and extra.css: the notebook's code cells are the site's code blocks (font,
+    size, colours, copy button) as wide as the column, with no In/Out prompts; its outputs are set off
+    as a chapter's are; none looks like an error (tqdm's bar is on stdout, in its last state only)."""
+    looks = """() => {
+        const code = document.querySelector('.md-content .highlight pre > code'), style = getComputedStyle(code);
+        const column = document.querySelector('.md-content__inner');
+        const output = document.querySelector('.md-content .highlight + .result, .md-content .jp-Cell-outputWrapper');
+        return {font: style.fontFamily, size: style.fontSize, background: style.backgroundColor,
+                keyword: getComputedStyle(code.querySelector('.kn, .k')).color,
+                fills_column: Math.abs(code.getBoundingClientRect().width - column.clientWidth) <= 1,
+                copy_button: !!code.parentElement.querySelector('button[data-md-type=copy]'),  // Material's
+                output: ['borderLeft', 'backgroundColor', 'paddingLeft', 'marginTop'].map(p => getComputedStyle(output)[p])
+                        .concat(getComputedStyle(output, '::before').content)};
+    }"""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=DESKTOP, color_scheme="light")
+    page = context.new_page()
+    page.goto(server + "15-training/", wait_until="load")
+    chapter = page.evaluate(looks)
+    page.goto(server + "notebooks/training-run/", wait_until="load")
+    notebook = page.evaluate(looks)
+    assert notebook == chapter, (notebook, chapter)
+    assert page.locator(".jp-InputPrompt:visible, .jp-OutputPrompt:visible").count() == 0
+    assert page.locator(".jp-Cell .highlight pre > code").count() == 4  # every code cell
+    assert page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
+    bars = page.locator(".jp-RenderedText pre", has_text="%|")
+    assert bars.count() == 1 and "100%|" in bars.inner_text() and "20/20" in bars.inner_text()
+    page.screenshot(path=SCREENSHOTS / "notebook-training-run-desktop.png", full_page=True)
+    context.close()
+    context = browser.new_context(viewport=PHONE, color_scheme="light")
+    page = context.new_page()
+    page.goto(server + "notebooks/training-run/", wait_until="load")
+    page.screenshot(path=SCREENSHOTS / "notebook-training-run-phone.png", full_page=True)
+    context.close()
 
 
 def test_a_missing_page_gets_the_styled_404_page(server, browser):
