@@ -43,6 +43,11 @@ def _check_targets(logits: np.ndarray, targets: np.ndarray) -> None:
 
     A negative target would otherwise silently count from the end.
     """
+    if not isinstance(logits, np.ndarray):  # a list: not a tensor of logits
+        raise TypeError(
+            "cross_entropy expects a tensor of logits, got "
+            f"{type(logits).__name__}; wrap it with minigrad.tensor(...)"
+        )
     if logits.ndim != 2:
         raise ValueError(
             "cross_entropy expects logits of shape (batch, classes), got "
@@ -52,6 +57,11 @@ def _check_targets(logits: np.ndarray, targets: np.ndarray) -> None:
         raise TypeError(
             "cross_entropy expects integer class indices as targets, got "
             f"dtype {targets.dtype}"
+        )
+    if logits.shape[1] == 0:
+        raise ValueError(
+            f"cross_entropy needs at least one class, got logits of shape "
+            f"{logits.shape}"
         )
     if targets.shape != logits.shape[:1]:
         raise ValueError(

@@ -265,6 +265,11 @@ def _linear(
 
     Shapes: x (..., in), weight (out, in), bias (out,) -> (..., out).
     """
+    if not isinstance(x, np.ndarray):  # a list: not a tensor
+        raise TypeError(
+            f"linear: input must be a tensor, got {type(x).__name__}; wrap "
+            "it with minigrad.tensor(...)"
+        )
     if x.ndim == 0 or x.shape[-1] != weight.shape[-1]:
         raise ValueError(
             f"linear: input of shape {x.shape} does not fit a weight of "
@@ -345,6 +350,18 @@ class Linear(Module):
         self, in_features: int, out_features: int, bias: bool = True
     ) -> None:
         super().__init__()
+        for name, size in (("in_features", in_features),
+                           ("out_features", out_features)):
+            is_int = isinstance(size, (int, np.integer))
+            if isinstance(size, bool) or not is_int:
+                raise TypeError(
+                    f"Linear: {name} must be an int, got "
+                    f"{type(size).__name__} {size!r}"
+                )
+            if size < 1:
+                raise ValueError(
+                    f"Linear: {name} must be at least 1, got {size}"
+                )
         self.in_features = in_features
         self.out_features = out_features
         bound = 1 / np.sqrt(in_features)
@@ -396,8 +413,8 @@ class MLP(Module):
 
         Each example of x holds in_features numbers, in any shape.
         """
-        if x.ndim != 2:
-            # (batch, 8, 8) images -> (batch, 64)
+        if x.ndim > 2:
+            # (batch, 8, 8) images -> (batch, 64); one example (64,) stays
             x = reshape(x, (x.shape[0], -1))
         x = self.relu1(self.linear1(x))
         x = self.relu2(self.linear2(x))

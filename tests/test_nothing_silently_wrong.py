@@ -241,6 +241,15 @@ def _bad_inputs():
         ("x *= 2 (computed)", lambda: (x * 1).mul_(2), RuntimeError, "mul_: this tensor was computed"),
         ("stack(a, b)", lambda: mg.stack(x, x), TypeError, r"write stack\(\[a, b\]\)"),
         ("cat of 0-d", lambda: mg.cat([Tensor(1.0)]), ValueError, "0-d tensor has no axis"),
+        ("Linear on a list", lambda: Linear(3, 2)([[1.0, 2, 3]]), TypeError,
+         "linear: input must be a tensor, got list"),
+        ("cross_entropy on lists", lambda: mg.cross_entropy([[0.0, 1.0]], [0]), TypeError,
+         "expects a tensor of logits, got list"),
+        ("Linear(-1, 3)", lambda: Linear(-1, 3), ValueError, "in_features must be at least 1"),
+        ("Linear('3', 3)", lambda: Linear("3", 3), TypeError, "in_features must be an int, got str"),
+        ("cross_entropy, zero classes",
+         lambda: mg.cross_entropy(Tensor(np.zeros((2, 0))), Tensor(np.array([0, 0]))),
+         ValueError, r"at least one class, got logits of shape \(2, 0\)"),
     ]
     return cases
 
@@ -252,3 +261,12 @@ BAD_INPUTS = _bad_inputs()
 def test_bad_input_gets_a_clear_error(what, call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_an_mlp_takes_one_unbatched_example_as_linear_does():
+    mg.manual_seed(0)
+    model = mg.MLP(64, 8, 10)
+    x = np.random.default_rng(0).random(64).astype(np.float32)
+    one = model(Tensor(x))
+    assert one.shape == (10,)
+    np.testing.assert_allclose(one.array, model(Tensor(x[None]))[0].array, rtol=1e-6)
