@@ -1234,8 +1234,6 @@ WIDE = st.floats(-30, 30, allow_nan=False, allow_infinity=False, allow_subnormal
 def _ref_sigmoid(x):
     return 1.0 / (1.0 + anp.exp(-x))
 
-# --- chapter 22's two helper operations: scatter_add (getitem's backward) and _astype ----------
-
 
 @RANDOM
 @given(data=st.data())
@@ -1252,6 +1250,13 @@ def test_sigmoid(data):
         "Tanh module": (mg.Tanh(), anp.tanh),
     }[form]
     check_op(mg_fn, ref_fn, [x], end_grad_from(data))
+
+
+# --- chapter 22's two helper operations: scatter_add (getitem's backward) and _astype ----------
+
+
+@RANDOM
+@given(data=st.data())
 def test_scatter_add(data):
     """scatter_add adds rows of values into zeros at an index, repeats adding up."""
     rows = data.draw(st.integers(1, 4), label="rows")
@@ -1341,6 +1346,9 @@ def test_cross_entropy_loss_module(data):
         reduce = {"mean": anp.mean, "sum": anp.sum, "none": lambda v: v}[reduction]
     check_op(mg_fn, lambda z: reduce(_ref_cross_entropy(z, targets)), [logits], end_grad_from(data))
 
+
+@RANDOM
+@given(data=st.data())
 def test_astype(data):
     """_astype, the recorded cast of chapter 22: the gradient goes back in the input's dtype."""
     from minigrad.backprop import astype
