@@ -44,7 +44,8 @@ ORIGINAL_UNBROADCAST = backward_functions_module.unbroadcast
 
 def run_random_test(test, **params):
     """Run one of the @given tests of test_gradients_random.py, generation phase only."""
-    quick = settings(random_tests.RANDOM, phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False)
+    quick = settings(random_tests.RANDOM, max_examples=400, phases=[Phase.explicit, Phase.generate],
+                     report_multiple_bugs=False)
     quick(given(data=st.data())(test.hypothesis.inner_test))(**params)
 
 
