@@ -26,7 +26,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
+from hypothesis import Phase, given, seed, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -44,9 +44,11 @@ ORIGINAL_UNBROADCAST = backward_functions_module.unbroadcast
 
 def run_random_test(test, **params):
     """Run one of the @given tests of test_gradients_random.py, generation phase only."""
-    quick = settings(random_tests.RANDOM, max_examples=400, phases=[Phase.explicit, Phase.generate],
-                     report_multiple_bugs=False)
-    quick(given(data=st.data())(test.hypothesis.inner_test))(**params)
+    # A fixed seed rather than derandomize: the examples must not depend on which tests ran
+    # before in the same process (they did, and a planted bug could slip through)
+    quick = settings(random_tests.RANDOM, derandomize=False, max_examples=400,
+                     phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False)
+    quick(seed(20261202)(given(data=st.data())(test.hypothesis.inner_test)))(**params)
 
 
 def assert_fails(check, *args, expected=(AssertionError,), **kwargs):

@@ -367,8 +367,9 @@ def test_the_training_chapter_trains_on_fashion_mnist_in_the_build(build_log):
     accuracy = re.search(r"final test accuracy (\d+\.\d+)% after (\d+) s of training", section)
     assert accuracy, "the Fashion-MNIST run printed no final accuracy"
     assert float(accuracy[1]) >= 85.0
-    for label in ("Loss and test accuracy per epoch", "Confusion matrix of the 10,000 test images",
-                  "The first twelve misclassified test images"):
+    for label in ("Fashion-MNIST: loss and test accuracy after each epoch",
+                  "Confusion matrix of the 10,000 Fashion-MNIST test images",
+                  "The first twelve Fashion-MNIST test images the model gets wrong"):
         assert f'<svg role="img" aria-label="{label}"' in section, label
     assert 'style="max-width:100%;height:auto"' in section
 
