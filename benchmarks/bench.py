@@ -38,7 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import ablations  # noqa: E402
 import minigrad  # noqa: E402
-from mlp import LEARNING_RATE, MinigradMLP, NumpyMLP, TorchMLP, batch, initial_weights  # noqa: E402
+from mlp import (  # noqa: E402
+    LEARNING_RATE, MinigradMLP, NumpyMLP, TextbookNumpyMLP, TorchMLP, batch, initial_weights,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -143,9 +145,11 @@ def timed_steps(batch_size: int, steps: int) -> int:
 
 
 def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool = True) -> list[dict]:
-    """minigrad against NumPy by hand, interleaved; then, if installed, PyTorch against NumPy in a
-    second interleaved pass (PyTorch's thread pool disturbs the BLAS threads of the other two, so
-    it does not share their pass; each ratio is against the NumPy times of its own pass).
+    """minigrad against the tight NumPy floor, interleaved; then minigrad against the textbook NumPy
+    step (the floor of earlier editions) in a second pass; then, if installed, PyTorch against the
+    tight floor in a third (PyTorch's thread pool disturbs the BLAS threads of the others, so it does
+    not share their pass). Each ratio is taken within its own pass: two engines at a time, so
+    that each pass measures the same kind of interleaving.
 
     The steps of each batch size are spread over ROUNDS rounds through all the batch sizes, so that
     a burst of load on this shared machine, which may last seconds, falls on a part of every row
@@ -158,9 +162,11 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool 
         x, y = data[batch_size]
         # Same starting weights, same data: the gradients must agree before any timing counts.
         reference = NumpyMLP(weights).gradients(x, y)
-        for got, want in zip(MinigradMLP(weights).gradients(x, y), reference):
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-        engine_sets = [{"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)}]
+        for engine in (MinigradMLP(weights), TextbookNumpyMLP(weights)):
+            for got, want in zip(engine.gradients(x, y), reference):
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+        engine_sets = [{"numpy": NumpyMLP(weights), "minigrad": MinigradMLP(weights)},
+                       {"textbook": TextbookNumpyMLP(weights), "minigrad": MinigradMLP(weights)}]
         if with_torch and torch_available():
             engine_sets.append({"numpy": NumpyMLP(weights), "torch": TorchMLP(weights)})
         passes[batch_size] = [(engines, {name: [] for name in engines}, []) for engines in engine_sets]
@@ -175,10 +181,13 @@ def mlp_table(batch_sizes: list[int], steps: int, warmup: int, with_torch: bool 
                 faults.append(round_faults)
     rows = []
     for batch_size in batch_sizes:
-        (_, times, faults), *torch_pass = passes[batch_size]
+        (_, times, faults), (_, textbook_times, _), *torch_pass = passes[batch_size]
         row = {"batch": batch_size, "numpy": summary(times["numpy"]), "minigrad": summary(times["minigrad"]),
                "page_faults_per_step": {name: statistics.mean(f[name] for f in faults) for name in times}}
         row["minigrad_ratio"] = row["minigrad"]["median"] / row["numpy"]["median"]
+        row["textbook"] = summary(textbook_times["textbook"])
+        row["minigrad_textbook_pass"] = summary(textbook_times["minigrad"])
+        row["textbook_ratio"] = row["minigrad_textbook_pass"]["median"] / row["textbook"]["median"]
         for _, times, _ in torch_pass:
             row["torch"], row["numpy_torch_pass"] = summary(times["torch"]), summary(times["numpy"])
             row["torch_ratio"] = row["torch"]["median"] / row["numpy_torch_pass"]["median"]
@@ -212,13 +221,20 @@ def fresh_process_ratios(batch_sizes: list[int], processes: int, steps: int, war
     rows = []
     for i, batch_size in enumerate(batch_sizes):
         ratios = [run[i]["minigrad_ratio"] for run in runs]
+        textbook = [run[i]["textbook_ratio"] for run in runs]
         rows.append({"batch": batch_size, "ratios": ratios, "median": statistics.median(ratios),
-                     "min": min(ratios), "max": max(ratios)})
+                     "min": min(ratios), "max": max(ratios),
+                     "textbook_ratios": textbook, "textbook_median": statistics.median(textbook)})
     return rows
 
 
 def per_op_overhead(chain: int, repeats: int) -> dict:
-    """Microseconds per `y = y + x` on 1-element tensors, forward + backward, chain of `chain`."""
+    """Microseconds per `y = y + x` on 1-element tensors: forward, backward, and the graph freed.
+
+    The graph's end is freed inside the timing (`del y`), for every engine: an engine may free what
+    a node saved during the backward pass (minigrad does, as PyTorch does) or when the last tensor
+    of the graph goes, and either way the freeing is part of what one operation costs.
+    """
 
     def minigrad_run() -> float:
         x = minigrad.Tensor(np.ones(1, np.float32), requires_grad=True)
@@ -227,6 +243,7 @@ def per_op_overhead(chain: int, repeats: int) -> dict:
         for _ in range(chain):
             y = y + x
         y.backward()
+        del y
         return time.perf_counter() - start
 
     def numpy_run() -> float:
@@ -247,6 +264,7 @@ def per_op_overhead(chain: int, repeats: int) -> dict:
             for _ in range(chain):
                 y = y + x
             y.backward()
+            del y
             return time.perf_counter() - start
 
         runs["torch"] = torch_run
@@ -336,7 +354,7 @@ def print_tables(results: dict) -> None:
     threads = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} threads)" for b in env["blas"])
     print(f"Python {env['python']}, NumPy {env['numpy']}, BLAS: {threads}, torch: {env['torch'] or 'not installed'}")
     print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}; allocator: {env['allocator']}\n")
-    print("MLP 784-64-64-10 training step (ms, median [q1-q3]); ratio = median / NumPy's median")
+    print("MLP 784-64-64-10 training step (ms, median [q1-q3]); ratio = median / the tight NumPy floor's")
     header = f"{'batch':>6} {'numpy':>20} {'minigrad':>20} {'ratio':>6}"
     has_torch = "torch" in results["mlp"][0]
     if has_torch:
@@ -349,11 +367,12 @@ def print_tables(results: dict) -> None:
             cells.append(f"{s['median']:8.3f} [{s['q1']:.3f}-{s['q3']:.3f}]".rjust(20))
             if name != "numpy":
                 cells.append(f"{row[name + '_ratio']:6.2f}")
-        print(" ".join(cells))
+        print(" ".join(cells) + f"   (minigrad / textbook NumPy step: {row['textbook_ratio']:.2f})")
     print(f"\nminigrad / NumPy again in {len(results['fresh_processes'][0]['ratios'])} fresh processes")
     for row in results["fresh_processes"]:
         print(f"{row['batch']:>6} median {row['median']:.3f}, min {row['min']:.3f}, max {row['max']:.3f}: "
-              + " ".join(f"{r:.3f}" for r in row["ratios"]))
+              + " ".join(f"{r:.3f}" for r in row["ratios"])
+              + f"   (textbook step: median {row['textbook_median']:.3f})")
     print("\nThe same in a fresh process with the allocator's defaults (page faults per step)")
     for row in results["default_allocator"]:
         f = row["page_faults_per_step"]

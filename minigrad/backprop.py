@@ -171,7 +171,8 @@ def _modified_in_place(
 
 
 # --- docs/17-making-it-fast.md ---
-_NO_PARENTS = MappingProxyType({})  # a released recipe's parents: shared, read-only
+# a released recipe's parents: shared, read-only
+_NO_PARENTS = MappingProxyType({})
 
 
 # from docs/22-gradients-of-gradients.md, replacing docs/17-making-it-fast.md's version
@@ -209,7 +210,8 @@ def _backprop(
     for node in _computed_nodes(end_node):
         grad = grads.pop(node)
         recipe = node.recipe
-        func, args, kwargs, out = recipe.func, recipe.args, recipe.kwargs, node.array
+        func, args, kwargs = recipe.func, recipe.args, recipe.kwargs
+        out = node.array
         for position, parent in recipe.parents.items():
             back_fn = back_funcs.get((func, position))
             if back_fn is None:  # raises, naming the function
@@ -286,7 +288,8 @@ def _store_leaf_grad(
         leaf._grad.array += grad
 
 
-reference_backprop = backprop  # chapter 5's walk: the simple version, to test the fast one against
+# chapter 5's walk: the simple version, to test the fast one against
+reference_backprop = backprop
 backprop = fast_backprop
 Tensor.backward = fast_backprop
 

@@ -11,9 +11,9 @@ cross_entropy averages over the batch by default, as PyTorch's does.
 from typing import Any
 
 from minigrad import losses
-from minigrad.elementwise import relu, tanh
+from minigrad.elementwise import relu, tanh, sigmoid
 from minigrad.losses import log_softmax, mse_loss, softmax
-from minigrad.nn import _sigmoid_op, dropout, linear
+from minigrad.nn import dropout, linear
 from minigrad.tensor import Tensor
 
 
@@ -32,8 +32,3 @@ def cross_entropy(
     minigrad.cross_entropy is the same loss, one per example by default.
     """
     return losses.cross_entropy(input, target, reduction=reduction)
-
-
-def sigmoid(x: Tensor) -> Tensor:
-    """1 / (1 + exp(-x)), elementwise: the operation of nn.Sigmoid."""
-    return _sigmoid_op(x)

@@ -14,7 +14,7 @@ import numpy as np
 from minigrad.elementwise import exp, log, _clamp, _sigmoid, _to, _where, clamp_back
 from minigrad.linalg import _LETTERS, _matmul, einsum, matmul
 from minigrad.losses import _cross_entropy, _log_softmax, log_softmax, _mse_loss
-from minigrad.nn import _linear, _sigmoid as _fused_sigmoid
+from minigrad.nn import _linear
 from minigrad.reductions import _amax, _mean, _sum, _var, mean, sum, _amin
 from minigrad.shapes import (
     _cat,
@@ -395,6 +395,5 @@ _add_rules(np.abs, lambda g, out, x: g * np.sign(_values(x)).astype(g.dtype))
 _add_rules(_clamp, _clamp_rule)
 _add_rules(_amin, _amin_rule)
 _add_rules(_sigmoid, _sigmoid_rule)
-_add_rules(_fused_sigmoid, _sigmoid_rule)
 _add_rules(_to, lambda g, out, x, dtype: astype(g, _values(x).dtype))
 _add_rules(_mse_loss, _mse_rule(1.0), _mse_rule(-1.0))

@@ -17,7 +17,8 @@ from minigrad.tensor import Tensor, IN_PLACE_CHANGES
 # from docs/17-making-it-fast.md, replacing docs/15-training.md's version
 def _count_change(x: Tensor) -> None:
     x._version[0] += 1  # this tensor, and every view sharing its counter
-    IN_PLACE_CHANGES[0] += 1  # the whole program: recipes made before this may need checking
+    # the whole program: recipes made before this may need checking
+    IN_PLACE_CHANGES[0] += 1
 
 
 def _check_inplace(x: Tensor, name: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from minigrad.inplace import sub_
 from minigrad.modes import NoGrad
 from minigrad.tensor import Tensor
-from minigrad.optimizer import Optimizer, _check_number
+from minigrad.optimizer import Optimizer, _check_number, _update
 
 
 # --- docs/15-training.md ---
@@ -50,29 +50,28 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """One update of every parameter whose gradient is not None."""
-        with NoGrad():
-            for group in self.param_groups:
-                lr, momentum = group["lr"], group["momentum"]
-                dampening, decay = group["dampening"], group["weight_decay"]
-                for p in group["params"]:
-                    if p.grad is None:  # frozen, or not reached by the loss
-                        continue
-                    d_p = p.grad.array
-                    if decay != 0:
-                        d_p = d_p + decay * p.array  # a new array
-                    if momentum != 0:
-                        state = self.state.setdefault(p, {})
-                        buf = state.get("momentum_buffer")
-                        if buf is None:  # the first step: the gradient
-                            buf = state["momentum_buffer"] = d_p.copy()
-                        else:
-                            buf *= momentum
-                            buf += (1 - dampening) * d_p
-                        if group["nesterov"]:
-                            d_p = d_p + momentum * buf
-                        else:
-                            d_p = buf
-                    sub_(p, d_p, alpha=lr)
+        for group in self.param_groups:
+            lr, momentum = group["lr"], group["momentum"]
+            dampening, decay = group["dampening"], group["weight_decay"]
+            for p in group["params"]:
+                if p._grad is None:  # frozen, or not reached by the loss
+                    continue
+                d_p = p._grad.array
+                if decay != 0:
+                    d_p = d_p + decay * p.array  # a new array
+                if momentum != 0:
+                    state = self.state.setdefault(p, {})
+                    buf = state.get("momentum_buffer")
+                    if buf is None:  # the first step: the gradient
+                        buf = state["momentum_buffer"] = d_p.copy()
+                    else:
+                        buf *= momentum
+                        buf += (1 - dampening) * d_p
+                    if group["nesterov"]:
+                        d_p = d_p + momentum * buf
+                    else:
+                        d_p = buf
+                _update(p, d_p, lr)
 
 
 # --- docs/19-optimizers.md ---
@@ -111,35 +110,34 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """One update of every parameter whose gradient is not None."""
-        with NoGrad():
-            for group in self.param_groups:
-                lr, eps = group["lr"], group["eps"]
-                beta1, beta2 = group["betas"]
-                decay = group["weight_decay"]
-                decoupled = group["decoupled_weight_decay"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    grad = p.grad.array
-                    if decay != 0 and not decoupled:
-                        grad = grad + decay * p.array  # L2: into the moments
-                    state = self.state.setdefault(p, {})
-                    if not state:
-                        state["step"] = 0
-                        state["exp_avg"] = np.zeros_like(p.array)
-                        state["exp_avg_sq"] = np.zeros_like(p.array)
-                    state["step"] += 1
-                    t = state["step"]
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    m *= beta1
-                    m += (1 - beta1) * grad
-                    v *= beta2
-                    v += (1 - beta2) * grad * grad
-                    denom = np.sqrt(v) / (1 - beta2**t) ** 0.5 + eps
-                    update = lr / (1 - beta1**t) * m / denom
-                    if decay != 0 and decoupled:  # AdamW: the weights decay
-                        update += lr * decay * p.array
-                    sub_(p, update)
+        for group in self.param_groups:
+            lr, eps = group["lr"], group["eps"]
+            beta1, beta2 = group["betas"]
+            decay = group["weight_decay"]
+            decoupled = group["decoupled_weight_decay"]
+            for p in group["params"]:
+                if p._grad is None:
+                    continue
+                grad = p._grad.array
+                if decay != 0 and not decoupled:
+                    grad = grad + decay * p.array  # L2: into the moments
+                state = self.state.setdefault(p, {})
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = np.zeros_like(p.array)
+                    state["exp_avg_sq"] = np.zeros_like(p.array)
+                state["step"] += 1
+                t = state["step"]
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m *= beta1
+                m += (1 - beta1) * grad
+                v *= beta2
+                v += (1 - beta2) * grad * grad
+                denom = np.sqrt(v) / (1 - beta2**t) ** 0.5 + eps
+                step = lr / (1 - beta1**t) * m / denom
+                if decay != 0 and decoupled:  # AdamW: the weights decay
+                    step += lr * decay * p.array
+                _update(p, step, 1.0)
 
 
 class AdamW(Adam):

@@ -6,11 +6,24 @@
 import numbers
 from typing import Any, Iterable
 
-from minigrad.inplace import zero_
+import numpy as np
+
+from minigrad.inplace import _count_change, zero_
 from minigrad.tensor import Tensor
 
 
 # --- docs/19-optimizers.md ---
+def _update(p: Tensor, step: np.ndarray, lr: float) -> None:
+    """p -= lr * step, in p's own array, counted as an in-place change.
+
+    What sub_(p, step, alpha=lr) does, without its check (a parameter is a
+    leaf, which add_param_group made sure of) and without NoGrad (no tensor
+    operation runs): it is the inner loop of every step of every optimiser.
+    """
+    p.array -= lr * step
+    _count_change(p)
+
+
 def _check_number(optimizer: str, key: str, value: Any) -> None:
     """A hyper-parameter must be a real number: "0.1" is not 0.1."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -95,12 +108,14 @@ class Optimizer:
         """Clear the gradients: None (the default), or zeros, in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                # _grad: the slot behind the grad property, whose checks are
+                # for values a user assigns
+                if p._grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                 else:
-                    zero_(p.grad)
+                    zero_(p._grad)
 
     def step(self) -> None:
         """Update every parameter that has a gradient (subclasses)."""

@@ -23,21 +23,30 @@ class Recipe:
     """How a tensor was computed: out.array == func(*args, **kwargs)."""
 
     # from docs/17-making-it-fast.md, replacing docs/15-training.md's version
-    def __init__(self, func: Callable, args: tuple, kwargs: dict, parents: dict,
-                 saved_versions: dict | None = None, out_version: int = 0,
-                 in_place_changes: int = -1) -> None:
+    def __init__(
+        self,
+        func: Callable,
+        args: tuple,
+        kwargs: dict,
+        parents: dict,
+        saved_versions: dict | None = None,
+        out_version: int = 0,
+        in_place_changes: int = -1,
+    ) -> None:
         self.func = func
         self.args = args
         self.kwargs = kwargs
         self.parents = parents
         self.saved_versions = {} if saved_versions is None else saved_versions
         self.out_version = out_version
-        self.in_place_changes = in_place_changes  # IN_PLACE_CHANGES[0] when made (-1: unknown)
-        self.sequence_nr = next(_RECIPES_MADE)  # larger than the numbers of the parents' recipes
+        # IN_PLACE_CHANGES[0] when made (-1: unknown)
+        self.in_place_changes = in_place_changes
+        # larger than the numbers of the parents' recipes
+        self.sequence_nr = next(_RECIPES_MADE)
 
     # from docs/17-making-it-fast.md
-    __slots__ = ("func", "args", "kwargs", "parents", "saved_versions", "out_version",
-                 "in_place_changes", "sequence_nr")
+    __slots__ = ("func", "args", "kwargs", "parents", "saved_versions",
+                 "out_version", "in_place_changes", "sequence_nr")
 
 
 
@@ -104,7 +113,8 @@ class Tensor:
                 kept = is_float64_kept()
                 self.array = array.astype(np.float64 if kept else np.float32)
             self.requires_grad = True  # through the property: checks the dtype
-        self.grad: "Tensor | None" = None
+        # not the property: None needs no check
+        self._grad: "Tensor | None" = None
         self.recipe: "Recipe | None" = None
         self._version = [0]
 
@@ -353,8 +363,11 @@ def arange(start: int, end: int | None = None, step: int = 1) -> Tensor:
 
 
 # from docs/17-making-it-fast.md, replacing docs/15-training.md's version
-def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Callable:
-    """Turn numpy_func (arrays -> array) into the same function on tensors, recording a recipe."""
+def wrap_forward_fn(
+    numpy_func: Callable, is_differentiable: bool = True
+) -> Callable:
+    """Turn numpy_func (arrays -> array) into the same function on tensors,
+    recording a recipe."""
     name = getattr(numpy_func, "__name__", "wrapped function").lstrip("_")
 
     def tensor_func(*args: Any, **kwargs: Any) -> Tensor:
@@ -370,21 +383,38 @@ def wrap_forward_fn(numpy_func: Callable, is_differentiable: bool = True) -> Cal
             else:
                 arrays.append(arg)
         try:
-            out = Tensor(numpy_func(*arrays, **kwargs) if kwargs else numpy_func(*arrays))
-        except (ValueError, TypeError) as error:  # e.g. shapes that don't broadcast
+            out = Tensor(
+                numpy_func(*arrays, **kwargs) if kwargs else numpy_func(*arrays)
+            )
+        except (ValueError, TypeError) as error:
+            # e.g. shapes that don't broadcast
             raise _naming(name, error, arrays) from error
-        if out.array.base is not None:  # a view: share the version counter of the data it views
+        # a view: share the version counter of the data it views
+        if out.array.base is not None:
             _share_version_with_viewed_input(out, args)
-        if parents and is_differentiable and out.array.dtype.kind == "f" and is_grad_enabled():
+        if (
+            parents
+            and is_differentiable
+            and out.array.dtype.kind == "f"
+            and is_grad_enabled()
+        ):
             out._requires_grad = True
             out.recipe = Recipe(
-                numpy_func, tuple(arrays), kwargs, parents, versions, out._version[0],
+                numpy_func,
+                tuple(arrays),
+                kwargs,
+                parents,
+                versions,
+                out._version[0],
                 IN_PLACE_CHANGES[0],
             )
         return out
 
     tensor_func.__name__ = tensor_func.__qualname__ = name
-    tensor_func.__doc__ = f"{name} on tensors (wraps {getattr(numpy_func, '__name__', numpy_func)})."
+    tensor_func.__doc__ = (
+        f"{name} on tensors "
+        f"(wraps {getattr(numpy_func, '__name__', numpy_func)})."
+    )
     return tensor_func
 
 
@@ -473,7 +503,8 @@ def _new_leaf(array: np.ndarray, requires_grad: bool) -> Tensor:
 
 
 # --- docs/17-making-it-fast.md ---
-_RECIPES_MADE = itertools.count()  # 0, 1, 2, ...: numbers the recipes in the order they are made
+# 0, 1, 2, ...: numbers the recipes in the order they are made
+_RECIPES_MADE = itertools.count()
 IN_PLACE_CHANGES = [0]  # every in-place change to any tensor adds one
 
 

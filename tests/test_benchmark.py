@@ -6,6 +6,7 @@ structure of its JSON and the invariants that hold whatever the machine's speed.
 
 import json
 import subprocess
+import statistics
 import sys
 from pathlib import Path
 
@@ -57,6 +58,54 @@ def test_ratios_are_ratios_of_the_medians(quick_results):
             assert row["page_faults_per_step"][engine] >= 0
 
 
+def test_the_textbook_pass_has_its_own_ratio(quick_results):
+    for row in quick_results["mlp"]:
+        ratio = row["minigrad_textbook_pass"]["median"] / row["textbook"]["median"]
+        assert row["textbook_ratio"] == pytest.approx(ratio)
+    for row in quick_results["fresh_processes"]:
+        assert row["textbook_median"] == pytest.approx(statistics.median(row["textbook_ratios"]))
+
+
+def test_both_floors_compute_the_same_step():
+    """The tight floor is a floor only if it does the same arithmetic: same gradients as the
+    textbook step and as minigrad, and the same weights after a few steps (ties included)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from mlp import MinigradMLP, NumpyMLP, TextbookNumpyMLP, batch, initial_weights
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    weights = initial_weights()
+    for batch_size in (1, 7, 128):
+        x, y = batch(batch_size)
+        x[:, :50] = 0.0  # more exact zeros before the ReLUs are likely with sparse inputs
+        engines = [NumpyMLP(weights), TextbookNumpyMLP(weights), MinigradMLP(weights)]
+        reference = engines[1].gradients(x, y)
+        for engine in (engines[0], engines[2]):
+            for got, want in zip(engine.gradients(x, y), reference):
+                np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+        for _ in range(3):
+            losses = [engine.step(x, y) for engine in engines]
+            assert losses[0] == pytest.approx(losses[1], rel=1e-5) == pytest.approx(losses[2], rel=1e-5)
+        for a, b in zip(engines[0].params, engines[1].params):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_the_tight_floor_handles_ties_as_the_book_does():
+    """relu'(0) = 1/2: a pre-activation of exactly 0 passes half the gradient, in both floors."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from mlp import NumpyMLP, TextbookNumpyMLP, batch, initial_weights
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    weights = initial_weights()
+    weights[1][:] = 0.0  # b1 = 0 and a zero input row: every first-layer pre-activation is 0
+    x, y = batch(4)
+    x[0] = 0.0
+    tight, textbook = NumpyMLP(weights).gradients(x, y), TextbookNumpyMLP(weights).gradients(x, y)
+    for got, want in zip(tight, textbook):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
 def test_fresh_processes_summarise_their_own_ratios(quick_results):
     processes = quick_results["settings"]["processes"]
     for row in quick_results["fresh_processes"]:
@@ -88,7 +137,7 @@ def test_the_chapter_renders_from_this_json(quick_results):
     finally:
         sys.path.remove(str(BENCHMARKS))
     tables = [report.mlp_table(quick_results), report.allocator_table(quick_results),
-              report.fresh_process_table(quick_results),
+              report.fresh_process_table(quick_results), report.floors_table(quick_results),
               report.losses_table(quick_results), report.per_op_table(quick_results),
               report.deep_chain_table(quick_results)]
     for table in tables:
@@ -123,3 +172,37 @@ def test_every_loss_put_back_computes_the_same_step(loss_index):
     ablations.Scoped(with_loss, loss).step(x, y)
     for got, want in zip(with_loss.params, as_built.params):
         np.testing.assert_allclose(got.array, want.array, rtol=1e-5, atol=1e-7)
+
+
+def test_the_regression_check_compares_two_versions_in_one_process():
+    """benchmarks/compare.py REV: the earlier package is imported under its own name, never mixed
+    with the current one, and every batch size and the per-operation line are printed."""
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "compare.py"), "HEAD", "--quick"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.splitlines()
+    assert "against minigrad at HEAD" in lines[0]
+    rows = [line.split() for line in lines[2:6]]
+    assert [row[0] for row in rows] == ["1", "32", "128", "1024"]
+    for row in rows:
+        floor, now, then, now_floor, then_floor, now_then = map(float, row[1:])
+        assert now_floor == pytest.approx(now / floor, rel=0.01, abs=0.002)
+        assert now_then == pytest.approx(now / then, rel=0.01, abs=0.002)
+    assert "per operation" in lines[-1] and "now/then" in lines[-1]
+
+
+def test_the_earlier_version_is_a_separate_package(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import compare
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    import minigrad
+
+    old = compare.import_at("HEAD", tmp_path)
+    assert old is not minigrad and old.__name__ == "minigrad_at_HEAD"
+    assert old.Tensor is not minigrad.Tensor
+    assert old.tensor.__module__.startswith("minigrad_at_HEAD")
+    x = old.Tensor(np.ones(3, np.float32), requires_grad=True)
+    (x * x).sum().backward()
+    assert np.array_equal(x.grad.array, [2, 2, 2])
