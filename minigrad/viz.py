@@ -253,7 +253,8 @@ def draw_graph(
         f'width="{width:.0f}" height="{height:.0f}" '
         'font-family="ui-monospace, SFMono-Regular, Menlo, Consolas, '
         f'monospace" font-size="{FONT_SIZE}" '
-        'style="max-width: 100%; height: auto">'
+        # --natural-width: the site never draws it smaller than 70% of this
+        f'style="max-width: 100%; height: auto; --natural-width: {width:.0f}">'
         f"<title>{html.escape(_description(nodes, label))}</title>"
         f"{''.join(parts)}</svg>"
     )

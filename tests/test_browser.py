@@ -43,23 +43,29 @@ PHOTOGRAPHED_DARK = ("10-matmul",)
 
 # What must fit the text column (the content box of .md-content__inner): figures (an inline SVG or
 # an image in a <figure>; not the SVGs inside a formula or a drawing), a notebook's plots, display
-# formulas (wider ones scroll inside their own box). Each one's box must lie within the column, to
-# a pixel; and the page must not scroll sideways. Hidden ones (a closed <details>) have no box.
+# formulas and computational graphs (wider ones scroll inside their own box, which must fit). Each
+# one's box must lie within the column, to a pixel; and the page must not scroll sideways. Hidden
+# ones (a closed <details>) have no box. A graph must also be drawn at 70% of its natural size or
+# more, where its text stays readable (hooks/graphs.py, extra.css).
 FITS = """() => {
     const column = document.querySelector('.md-content__inner');
     const style = getComputedStyle(column), box = column.getBoundingClientRect();
     const left = box.left + column.clientLeft + parseFloat(style.paddingLeft);
     const width = column.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
     const items = [...column.querySelectorAll(
-        'figure svg, figure img, .jp-OutputArea-output img, .katex-display')].filter(
-        e => !e.parentElement.closest('svg, .katex'));
+        'figure svg, figure img, .jp-OutputArea-output img, .katex-display, .graph-scroll')].filter(
+        e => !e.parentElement.closest('svg, .katex, .graph-scroll'));
     const name = e => e.tagName.toLowerCase() + (e.classList.length ? '.' + [...e.classList].join('.') : '')
         + ' "' + (e.getAttribute('aria-label') || e.getAttribute('alt') || e.textContent || '').trim().slice(0, 50) + '"';
     const wide = items.map(e => [e, e.getBoundingClientRect()])
         .filter(([e, r]) => r.width > 0 && (r.width > width + 1 || r.left < left - 1 || r.right > left + width + 1))
         .map(([e, r]) => `${name(e)}: ${Math.round(r.width)} px wide from x = ${Math.round(r.left - left)}, `
                          + `in a column of ${Math.round(width)} px`);
-    return {checked: items.length, wide, scrollWidth: document.documentElement.scrollWidth,
+    const small = [...column.querySelectorAll('svg.minigrad-graph')]
+        .map(s => [s, s.getBoundingClientRect().width / s.width.baseVal.value])
+        .filter(([s, scale]) => scale > 0 && scale < 0.69)
+        .map(([s, scale]) => `${name(s)}: drawn at ${Math.round(100 * scale)}% of its natural size`);
+    return {checked: items.length, wide, small, scrollWidth: document.documentElement.scrollWidth,
             innerWidth: window.innerWidth};
 }"""
 
@@ -68,7 +74,7 @@ def misfits(page, where: str, counts: dict) -> list[str]:
     """What sticks out of the column on the page, and whether the page scrolls sideways."""
     found = page.evaluate(FITS)
     counts["fitted"] += found["checked"]
-    problems = [f"{where}: {wide}" for wide in found["wide"]]
+    problems = [f"{where}: {wide}" for wide in found["wide"] + found["small"]]
     if found["scrollWidth"] > found["innerWidth"]:
         problems.append(f"{where}: the page scrolls sideways ({found['scrollWidth']} px in a "
                         f"{found['innerWidth']} px window)")
@@ -312,7 +318,7 @@ def test_screenshots(server, browser):
     page.screenshot(path=SCREENSHOTS / "math-page.png")
     page.goto(server + "01-backward-by-hand/", wait_until="load")
     page.locator("figure:has(svg.minigrad-graph)").first.screenshot(path=SCREENSHOTS / "graph.png")
-    page.goto(server + "18-drawing-graphs/", wait_until="load")  # the widest graph, scaled to the column
+    page.goto(server + "18-drawing-graphs/", wait_until="load")  # the widest graph, in its scroll box
     page.locator("figure:has(svg.minigrad-graph)").first.screenshot(path=SCREENSHOTS / "graph-widest.png")
     page.goto(server + "notebooks/training-run/", wait_until="load")
     plots = page.locator(".jp-OutputArea-output img")
