@@ -54,9 +54,9 @@ class SGD(Optimizer):
             lr, momentum = group["lr"], group["momentum"]
             dampening, decay = group["dampening"], group["weight_decay"]
             for p in group["params"]:
-                if p._grad is None:  # frozen, or not reached by the loss
+                if p.grad is None:  # frozen, or not reached by the loss
                     continue
-                d_p = p._grad.array
+                d_p = p.grad.array
                 if decay != 0:
                     d_p = d_p + decay * p.array  # a new array
                 if momentum != 0:
@@ -116,9 +116,9 @@ class Adam(Optimizer):
             decay = group["weight_decay"]
             decoupled = group["decoupled_weight_decay"]
             for p in group["params"]:
-                if p._grad is None:
+                if p.grad is None:
                     continue
-                grad = p._grad.array
+                grad = p.grad.array
                 if decay != 0 and not decoupled:
                     grad = grad + decay * p.array  # L2: into the moments
                 state = self.state.setdefault(p, {})
