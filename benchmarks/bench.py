@@ -379,7 +379,7 @@ def print_tables(results: dict) -> None:
         print(f"{row['batch']:>6} numpy {row['numpy']['median']:.3f} ms ({f['numpy']:.0f} faults)  minigrad "
               f"{row['minigrad']['median']:.3f} ms ({f['minigrad']:.0f} faults)  ratio {row['minigrad_ratio']:.2f}")
     per_op = results["per_op"]
-    print("\nPer-op overhead: chain of y = y + x on 1-element tensors, forward + backward (us/op)")
+    print("\nPer-op overhead: chain of y = y + x on 1-element tensors, forward + backward + graph freed (us/op)")
     for name, s in per_op.items():
         if isinstance(s, dict):
             print(f"  {name:>20}: {s['median']:6.2f} [{s['q1']:.2f}-{s['q3']:.2f}]")
@@ -416,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         "mlp": mlp_table([1, 32, 128, 1024], steps, warmup),
         "fresh_processes": fresh_process_ratios([128, 1024], processes, steps, warmup),
         "default_allocator": default_allocator_rows([128, 1024], steps, warmup),
-        "per_op": per_op_overhead(1000, repeats),
+        "per_op": per_op_overhead(1000, 3 * repeats),
         "deep_chain": deep_chain([10_000, 100_000], 3),
         "memory": backward_memory(1024),
         "losses": losses_table(steps, warmup),

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test)")
     args = parser.parse_args(argv)
     bench.keep_freed_memory()
-    steps, rounds, repeats = (30, 2, 4) if args.quick else (1500, 5, 60)
+    steps, rounds, repeats = (30, 2, 4) if args.quick else (1500, 5, 200)
     with tempfile.TemporaryDirectory() as folder:
         old = import_at(args.rev, Path(folder))
         print(f"minigrad now ({minigrad.__file__}) against minigrad at {args.rev}; floor: the tight NumPy step")
