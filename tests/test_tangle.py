@@ -186,3 +186,25 @@ def test_no_block_imports_from_its_own_module():
                 if isinstance(node, ast.ImportFrom) and node.module == module:
                     found.append(f"{chapter.name}: {ast.unparse(node)}")
     assert not found, found
+
+
+# The core path a learner walks: chapters 1-15 build the engine to be read, and the speed work is
+# earned in "Making it fast" (chapter 17); the data chapter stays short, its file formats in the
+# appendix. Each pattern: a call that only a speed aside would make.
+SPEED_MACHINERY = re.compile(r"\bgc\.(disable|enable|collect|isenabled)\b|\btimeit\b|\bcProfile\b")
+
+
+def test_the_core_chapters_carry_no_speed_machinery():
+    found = []
+    for chapter in sorted((ROOT / "docs").glob("[01][0-9]-*.md")):
+        if int(chapter.name[:2]) > 15:
+            continue
+        for number, line in enumerate(chapter.read_text(encoding="utf8").splitlines(), 1):
+            if SPEED_MACHINERY.search(line):
+                found.append(f"{chapter.name}:{number}: {line.strip()}")
+    assert not found, found
+
+
+def test_the_data_chapter_is_short():
+    lines = (ROOT / "docs" / "14-data.md").read_text(encoding="utf8").count("\n")
+    assert lines <= 300, f"docs/14-data.md has {lines} lines; file formats belong in appendix-idx.md"
