@@ -5,6 +5,7 @@ structure of its JSON and the invariants that hold whatever the machine's speed.
 """
 
 import json
+import shutil
 import subprocess
 import statistics
 import sys
@@ -206,3 +207,16 @@ def test_the_earlier_version_is_a_separate_package(tmp_path):
     x = old.Tensor(np.ones(3, np.float32), requires_grad=True)
     (x * x).sum().backward()
     assert np.array_equal(x.grad.array, [2, 2, 2])
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed (a measuring tool only)")
+def test_instruction_counts_grow_with_the_steps():
+    """benchmarks/instructions.py subtracts two callgrind runs of 10 and 60 steps; the count of a
+    process must grow with the number of steps it runs, or the subtraction means nothing."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import instructions
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    one, three = (instructions.instructions("NumpyMLP", 1, steps) for steps in (1, 3))
+    assert 0 < one < three
