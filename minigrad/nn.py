@@ -8,6 +8,7 @@ Tanh, Sigmoid, Dropout, training modes and state dicts (chapter 21).
 """
 
 import numbers
+import functools
 from typing import Any, Iterator, Callable, NamedTuple
 from collections.abc import Mapping
 from collections import OrderedDict
@@ -320,7 +321,7 @@ def linear_back2(
 ) -> np.ndarray:
     rows = _rows(grad_out)
     # the sum over the batch as ones @ rows: one BLAS call
-    return np.ones(len(rows), dtype=rows.dtype) @ rows
+    return _ones(len(rows), rows.dtype) @ rows
 
 
 linear = wrap_forward_fn(_linear)
@@ -587,3 +588,12 @@ class MSELoss(Module):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return mse_loss(input, target, reduction=self.reduction)
+
+
+# --- docs/17-making-it-fast.md ---
+@functools.lru_cache(maxsize=32)
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """n ones, made once per batch size and dtype (read-only: shared)."""
+    ones = np.ones(n, dtype=dtype)
+    ones.flags.writeable = False
+    return ones
