@@ -36,7 +36,24 @@ def relu_backward(grad: np.ndarray, pre_activation: np.ndarray) -> np.ndarray:
     return out
 
 
-class NumpyMLP:
+class _ByHand:
+    """A step written out in NumPy: subclasses give forward (-> loss, saved) and backward (-> the
+    parameters' gradients); the update keeps the gradients, as an engine's must."""
+
+    def __init__(self, weights: list[np.ndarray]) -> None:
+        self.params = [w.copy() for w in weights]
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        loss, saved = self.forward(x, y)
+        for p, g in zip(self.params, self.backward(saved)):
+            p -= LEARNING_RATE * g
+        return loss
+
+    def gradients(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        return self.backward(self.forward(x, y)[1])
+
+
+class NumpyMLP(_ByHand):
     """The floor: the tightest step we know how to write by hand in NumPy, with the same gradients.
 
     What makes it tight, each a thing a graph of separate operations cannot do as simply:
@@ -49,9 +66,6 @@ class NumpyMLP:
     over the first axis. Like any engine, it keeps its gradients through the update (a training
     loop may read them after the step), so the update makes one temporary array per parameter.
     """
-
-    def __init__(self, weights: list[np.ndarray]) -> None:
-        self.params = [w.copy() for w in weights]
 
     @staticmethod
     def _relu_(a: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -100,25 +114,13 @@ class NumpyMLP:
         ones = np.ones(len(y), dtype=g.dtype)
         return [g_h1.T @ x, ones @ g_h1, g_h2.T @ h1, ones @ g_h2, g @ h2, g @ ones]
 
-    def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        loss, saved = self.forward(x, y)
-        for p, g in zip(self.params, self.backward(saved)):
-            p -= LEARNING_RATE * g
-        return loss
 
-    def gradients(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-        return self.backward(self.forward(x, y)[1])
-
-
-class TextbookNumpyMLP:
+class TextbookNumpyMLP(_ByHand):
     """The step as a textbook writes it: the floor of the earlier editions of this benchmark.
 
     The softmax is recomputed in the backward pass, every result is a new array, logits are
     (batch, classes). Kept to show how much the floor itself moved (chapter 17).
     """
-
-    def __init__(self, weights: list[np.ndarray]) -> None:
-        self.params = [w.copy() for w in weights]
 
     def forward(self, x: np.ndarray, y: np.ndarray) -> tuple[float, tuple]:
         W1, b1, W2, b2, W3, b3 = self.params
@@ -144,15 +146,6 @@ class TextbookNumpyMLP:
         g_h2 = relu_backward(g_logits @ W3, h2_pre)
         g_h1 = relu_backward(g_h2 @ W2, h1_pre)
         return [g_h1.T @ x, g_h1.sum(axis=0), g_h2.T @ h1, g_h2.sum(axis=0), g_logits.T @ h2, g_logits.sum(axis=0)]
-
-    def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        loss, saved = self.forward(x, y)
-        for p, g in zip(self.params, self.backward(saved)):
-            p -= LEARNING_RATE * g
-        return loss
-
-    def gradients(self, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
-        return self.backward(self.forward(x, y)[1])
 
 
 class MinigradMLP:
