@@ -19,6 +19,7 @@ from minigrad.tensor import (
     Recipe,
     Tensor,
     IN_PLACE_CHANGES,
+    _result_tensor,
     TENSOR_BACK_FUNCS,
     wrap_forward_fn,
 )
@@ -279,11 +280,11 @@ def _store_leaf_grad(
         grad = grad.copy()  # a leaf's gradient shares memory with nothing
     # _grad: the property's checks are for users; this gradient fits the leaf
     if leaf._grad is None:
-        if grad.dtype.char == "d":  # a float64 leaf keeps a float64 gradient
+        if grad.dtype.char == "f":
+            leaf._grad = _result_tensor(grad)
+        else:  # float64 (a float64 leaf keeps a float64 gradient), float16
             with keep_float64():
                 leaf._grad = Tensor(grad)
-        else:
-            leaf._grad = Tensor(grad)
         given_to_leaves.add(id(grad))
     else:
         leaf._grad.array += grad

@@ -54,9 +54,10 @@ class SGD(Optimizer):
             lr, momentum = group["lr"], group["momentum"]
             dampening, decay = group["dampening"], group["weight_decay"]
             for p in group["params"]:
-                if p.grad is None:  # frozen, or not reached by the loss
+                grad = p.grad
+                if grad is None:  # frozen, or not reached by the loss
                     continue
-                d_p = p.grad.array
+                d_p = grad.array
                 if decay != 0:
                     d_p = d_p + decay * p.array  # a new array
                 if momentum != 0:

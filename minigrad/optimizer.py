@@ -105,16 +105,18 @@ class Optimizer:
     def _check_group(self, group: dict[str, Any]) -> None:
         """Raise ValueError for a hyper-parameter out of range (subclasses)."""
 
+    # from docs/17-making-it-fast.md, replacing docs/19-optimizers.md's version
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: None (the default), or zeros, in place."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                # the slot: None needs none of the grad property's checks
+                if p._grad is None:
                     continue
                 if set_to_none:
-                    p.grad = None
+                    p._grad = None
                 else:
-                    zero_(p.grad)
+                    zero_(p._grad)
 
     def step(self) -> None:
         """Update every parameter that has a gradient (subclasses)."""

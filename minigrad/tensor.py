@@ -383,9 +383,13 @@ def wrap_forward_fn(
             else:
                 arrays.append(arg)
         try:
-            out = Tensor(
+            result = (
                 numpy_func(*arrays, **kwargs) if kwargs else numpy_func(*arrays)
             )
+            if type(result) is np.ndarray and result.dtype.char == "f":
+                out = _result_tensor(result)  # float32: nothing to check
+            else:
+                out = Tensor(result)
         except (ValueError, TypeError) as error:
             # e.g. shapes that don't broadcast
             raise _naming(name, error, arrays) from error
@@ -503,6 +507,18 @@ def _new_leaf(array: np.ndarray, requires_grad: bool) -> Tensor:
 
 
 # --- docs/17-making-it-fast.md ---
+def _result_tensor(array: np.ndarray) -> Tensor:
+    """A tensor around a float32 array that minigrad has just made.
+
+    What Tensor(array) gives, without __init__: such an array passes all
+    of its checks, and an operation's result is the commonest tensor made.
+    """
+    out = object.__new__(Tensor)
+    out.array, out._requires_grad, out._grad = array, False, None
+    out.recipe, out._version = None, [0]
+    return out
+
+
 # 0, 1, 2, ...: numbers the recipes in the order they are made
 _RECIPES_MADE = itertools.count()
 IN_PLACE_CHANGES = [0]  # every in-place change to any tensor adds one
