@@ -109,3 +109,44 @@ def test_a_wrong_fast_engine_is_caught(monkeypatch):
     x = Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(AssertionError):
         both_engines((x * x).sum())
+
+
+def test_result_tensor_is_what_tensor_makes() -> None:
+    """Chapter 17 makes operation results and leaf gradients without Tensor.__init__; the object
+    must be the one __init__ would make: same slots, a version counter of its own."""
+    from minigrad.tensor import _result_tensor
+
+    array = np.arange(6, dtype=np.float32).reshape(2, 3)
+    fast, slow = _result_tensor(array), Tensor(array)
+    assert fast.array is slow.array
+    for slot in ("_requires_grad", "_grad", "recipe", "_version"):
+        assert getattr(fast, slot) == getattr(slow, slot)
+    assert fast._version is not _result_tensor(array)._version  # never shared by accident
+    assert type(fast) is Tensor and fast.dtype == np.float32
+
+
+def test_results_keep_the_dtype_rules() -> None:
+    """The shortcut is for float32 only: a float64 result still becomes float32 (or stays float64
+    under keep_float64), an integer or boolean result keeps its dtype, and a result that is not
+    numbers is refused as Tensor() refuses it."""
+    from minigrad.tensor import wrap_forward_fn
+
+    x = Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    assert (x * np.float64(2.0)).dtype == np.float32
+    with keep_float64():
+        assert (Tensor(np.array([1.0, 2.0])) * 2.0).dtype == np.float64
+    assert (Tensor(np.array([1, 2])) + 1).dtype.kind == "i"
+    assert (x > 1).dtype == np.bool_
+    strange = wrap_forward_fn(lambda a: np.array(["a"], dtype=object))
+    with pytest.raises(TypeError):
+        strange(x)
+
+
+def test_leaf_gradients_are_float32_tensors_of_their_own() -> None:
+    """Leaf gradients made by the shortcut: float32 Tensors, each with its own array and counter."""
+    a = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    b = Tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    (a + b).sum().backward()
+    assert type(a.grad) is Tensor and a.grad.dtype == np.float32 and a.grad.grad is None
+    assert not np.shares_memory(a.grad.array, b.grad.array)
+    assert a.grad._version is not b.grad._version
