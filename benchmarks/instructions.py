@@ -4,10 +4,10 @@
     python benchmarks/instructions.py 1 32 128   # others
 
 Timings on a shared machine wander by several percent from one run to the next; the number of
-instructions a step executes does not (the same program, inputs and libraries give the same
-count). It is not time: the engine's extra instructions are Python's, which run at a lower rate
-per cycle than NumPy's vector loops, so a few percent more instructions can be many percent more
-time. But it says whether a change made the engine do less, which is what an overhead change is
+instructions a step executes does not (the same program, inputs, libraries and hash seed give the
+same count). It is not time: the engine's extra instructions are Python's, which run at a lower
+rate per cycle than NumPy's vector loops, so a few percent more instructions can be many percent
+more time. But it says whether a change made the engine do less, which is what an overhead change is
 meant to do. Each engine runs in its own process under callgrind, with one BLAS thread (valgrind
 runs threads one at a time anyway), for 10 and then 60 steps; the difference divided by 50 is one
 step, start-up and imports cancelled out.
@@ -40,7 +40,8 @@ def instructions(engine: str, batch_size: int, steps: int) -> int:
     """Instructions callgrind counts for a whole process running `steps` steps of `engine`."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        # one hash seed: set and dict layouts, hence their instruction counts, stay put across runs
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONHASHSEED="0")
         code = RUN.format(here=str(HERE), engine=engine, batch=batch_size, steps=steps)
         run = subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                               sys.executable, "-c", code], capture_output=True, text=True, env=env)
