@@ -7,9 +7,6 @@ from typing import Iterable, Any
 
 import numpy as np
 
-from minigrad.inplace import sub_
-from minigrad.modes import NoGrad
-from minigrad.tensor import Tensor
 from minigrad.optimizer import Optimizer, _check_number, _update
 
 

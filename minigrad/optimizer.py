@@ -8,8 +8,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from minigrad.inplace import sub_, zero_, _count_change
-from minigrad.modes import NoGrad
+from minigrad.inplace import zero_, _count_change
 from minigrad.tensor import Tensor
 
 

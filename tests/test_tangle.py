@@ -136,6 +136,11 @@ def _book(tmp_path, *chapters: str) -> Path:
     return tmp_path
 
 
+def _made(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
 def _fence(title: str, code: str) -> str:
     return f'```{{.python title="{title}"}}\n{code}```\n\n'
 
@@ -160,6 +165,37 @@ def test_adds_to_a_class_and_replaces_a_function(tmp_path):
     assert "return 2\n" not in text and "'first'" not in text
     assert "# from docs/c1.md, replacing docs/c0.md's version" in text
     assert text.count("# from docs/c1.md") == 2  # b (c follows it: said once), and f
+
+
+def test_imports_only_a_replaced_definition_used_are_left_out(tmp_path):
+    """Chapter 15's SGD called sub_ under NoGrad; the SGD that replaced it calls neither. The
+    package keeps no import that nothing in it reads; a string annotation and `__all__` count as
+    reading, and a package's __init__ keeps all (its imports are what it exports)."""
+    first = ("from minigrad.inplace import sub_\nfrom minigrad.modes import NoGrad\n"
+             "from minigrad.tensor import Tensor\nimport math\n\n\n"
+             "def step(p):\n    with NoGrad():\n        sub_(p, 1)\n\n\n"
+             "def keep(x: \"Tensor | None\") -> float:\n    return math.pi\n")
+    second = "def step(p):\n    p.array -= 1\n"
+    root = _book(tmp_path, _fence("minigrad/m.py", first) + _fence("minigrad/__init__.py", "from minigrad.m import step\n"),
+                 _fence("minigrad/m.py — replaces step", second))
+    files = tangle.tangle(root)
+    text = files["minigrad/m.py"]
+    assert "sub_" not in text and "NoGrad" not in text
+    assert "from minigrad.tensor import Tensor" in text and "import math" in text
+    assert "from minigrad.m import step" in files["minigrad/__init__.py"]
+    exported = _fence("minigrad/e.py", "from minigrad.m import step\n\n__all__ = [\"step\"]\n")
+    assert "from minigrad.m import step" in tangle.tangle(_book(_made(tmp_path / "e"), exported))["minigrad/e.py"]
+
+
+def test_the_package_imports_nothing_it_does_not_use():
+    for path in sorted((ROOT / "minigrad").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf8"))
+        imported = [alias.asname or alias.name.split(".")[0] for node in tree.body
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names]
+        unused = set(imported) - tangle.names_used(path.read_text(encoding="utf8"))
+        assert not unused, f"{path.name} imports {sorted(unused)} and never uses them"
 
 
 @pytest.mark.parametrize("second, message", [
