@@ -168,11 +168,11 @@ def test_adds_to_a_class_and_replaces_a_function(tmp_path):
 
 
 def test_imports_only_a_replaced_definition_used_are_left_out(tmp_path):
-    """Chapter 15's SGD called sub_ under NoGrad; the SGD that replaced it calls neither. The
-    package keeps no import that nothing in it reads; a string annotation and `__all__` count as
-    reading, and a package's __init__ keeps all (its imports are what it exports)."""
+    """Chapter 15's SGD called sub_ under NoGrad; the SGD that replaced it calls neither, so the
+    module imports neither. Only such names go: a string annotation and `__all__` count as
+    reading, and an import that no replaced definition read stays."""
     first = ("from minigrad.inplace import sub_\nfrom minigrad.modes import NoGrad\n"
-             "from minigrad.tensor import Tensor\nimport math\n\n\n"
+             "from minigrad.tensor import Tensor\nimport math\nfrom minigrad.hooks import installed\n\n\n"
              "def step(p):\n    with NoGrad():\n        sub_(p, 1)\n\n\n"
              "def keep(x: \"Tensor | None\") -> float:\n    return math.pi\n")
     second = "def step(p):\n    p.array -= 1\n"
@@ -182,6 +182,8 @@ def test_imports_only_a_replaced_definition_used_are_left_out(tmp_path):
     text = files["minigrad/m.py"]
     assert "sub_" not in text and "NoGrad" not in text
     assert "from minigrad.tensor import Tensor" in text and "import math" in text
+    # never read, but not by a replaced definition either: kept (an import may be made for its effect)
+    assert "from minigrad.hooks import installed" in text
     assert "from minigrad.m import step" in files["minigrad/__init__.py"]
     exported = _fence("minigrad/e.py", "from minigrad.m import step\n\n__all__ = [\"step\"]\n")
     assert "from minigrad.m import step" in tangle.tangle(_book(_made(tmp_path / "e"), exported))["minigrad/e.py"]

@@ -17,9 +17,8 @@ Each block starts with the imports it needs, so that `pytest --markdown-docs` ca
 own. In the generated file those leading imports are gathered at the top (after the module
 docstring, if the first block opens with one), merged per module, and imports of the target module
 itself are dropped: `from minigrad.tensor import Tensor` in a block of `minigrad/tensor.py` is
-how the block runs alone, not something the module needs. So are imports that nothing left in the
-module reads, which happens when the only code that used them was replaced by a later chapter
-(`__init__.py` keeps every import: those are what the package exports).
+how the block runs alone, not something the module needs. So is a name imported only for a
+definition that a later chapter replaced, when nothing left in the module reads it.
 
 A later chapter can grow what an earlier one defined, and says so in the block's title:
 
@@ -53,6 +52,7 @@ import difflib
 import os
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,24 +160,25 @@ class Imports:
             if name not in names:
                 names.append(name)
 
-    def text(self, body: str | None = None) -> str:
+    def text(self, body: str | None = None, replaced: list[str] = ()) -> str:
         """Standard library, then third-party, then minigrad; first-seen order within a group.
 
-        Given the module's body, leave out the names it never mentions: imports that only a
-        replaced definition used (chapter 15's SGD called sub_; the version that replaced it does
-        not). A package's __init__ passes no body: its imports are what it exports.
+        Given the module's body and the source of the definitions later chapters replaced, leave
+        out each `from m import name` that only a replaced definition read (chapter 15's SGD
+        called sub_; the version that replaced it does not). Any other import stays, read or not.
         """
 
         def group(module: str) -> int:
             top = module.split(".")[0]
             return 0 if top in sys.stdlib_module_names else 2 if top == PACKAGE else 1
 
-        mentioned = None if body is None else names_used(body)
+        mentioned = set() if body is None else names_used(body)
+        dropped = set().union(*map(names_used, replaced)) - mentioned
 
         def used(name: str) -> bool:
-            return mentioned is None or name.split(" as ")[-1].split(".")[0] in mentioned
+            return name.split(" as ")[-1] not in dropped
 
-        lines = [(group(line.split()[1]), line) for line in self.plain if used(line.split()[-1])]
+        lines = [(group(line.split()[1]), line) for line in self.plain]
         for module, all_names in self.from_names.items():
             names = [name for name in all_names if used(name)]
             if not names:
@@ -348,6 +349,7 @@ class Module:
         self.target = target
         self.entries: list[Unit | str] = []  # units, and "# --- chapter ---" lines
         self.chapters_marked: list[str] = []
+        self.replaced: list[str] = []  # the source of every definition a later chapter replaced
 
     def find(self, name: str) -> Unit | None:
         for entry in self.entries:
@@ -367,6 +369,7 @@ class Module:
                 if earlier is None:
                     raise SystemExit(f"{chapter}: '{unit.name}' replaces nothing in {self.target}")
                 text = _provenance(unit, "", earlier) + unit.text.lstrip("\n")
+                self.replaced.append(earlier.render())
                 earlier.text = _with_ending_of(text, earlier.render())
                 earlier.class_parts, earlier.chapter = None, chapter
                 continue
@@ -408,6 +411,7 @@ class Module:
             text += "".join(member.text for member in group).lstrip("\n")
             if old:
                 ending = members[old[-1]].text
+                self.replaced.extend(textwrap.dedent(members[i].text) for i in old)
                 for i in reversed(old):
                     del members[i]
                 members.insert(old[0], Unit(name, _with_ending_of(text, ending), chapter, ast.Pass()))
@@ -454,8 +458,7 @@ def tangle(root: Path = ROOT) -> dict[str, str]:
             "# Do not edit: change the chapter and run `python tools/tangle.py`.\n"
         )
         body = module.body()
-        exports = target.endswith("__init__.py")
-        head = [header, docstrings.get(target, ""), imports[target].text(None if exports else body)]
+        head = [header, docstrings.get(target, ""), imports[target].text(body, module.replaced)]
         text = "\n".join(part for part in head if part)
         files[target] = text + ("\n\n" + body + "\n" if body else "")
     return files
