@@ -165,7 +165,8 @@ class Imports:
 
         Given the module's body and the source of the definitions later chapters replaced, leave
         out each `from m import name` that only a replaced definition read (chapter 15's SGD
-        called sub_; the version that replaced it does not). Any other import stays, read or not.
+        called sub_; the version that replaced it does not). Any other import stays, read or not:
+        it may be there for its effect, or to be exported.
         """
 
         def group(module: str) -> int:
@@ -192,16 +193,9 @@ class Imports:
 
 
 def names_used(source: str) -> set[str]:
-    """Every name the code reads, including those inside string annotations ("Tensor | None")
-    and those it exports by listing them in `__all__`."""
+    """Every name the code reads, including those inside string annotations ("Tensor | None")."""
     tree = ast.parse(source)
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "__all__" for target in node.targets
-        ):
-            names |= {item.value for item in ast.walk(node.value)
-                      if isinstance(item, ast.Constant) and isinstance(item.value, str)}
     for node in ast.walk(tree):
         annotations = []
         if isinstance(node, ast.arg):
