@@ -107,6 +107,42 @@ def test_the_tight_floor_handles_ties_as_the_book_does():
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
 
 
+def test_the_bare_engine_computes_the_floors_step():
+    """benchmarks/bare.py bounds the targets only if it does the floor's arithmetic: same gradients,
+    ties at the ReLUs included, and the same weights after a few steps."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from bare import BareMLP
+        from mlp import NumpyMLP, batch, initial_weights
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    weights = initial_weights()
+    weights[1][:] = 0.0  # b1 = 0 and a zero input row: that row's first pre-activations are 0
+    for batch_size in (1, 7, 128):
+        x, y = batch(batch_size)
+        x[0] = 0.0
+        floor, bare = NumpyMLP(weights), BareMLP(weights)
+        for got, want in zip(bare.gradients(x, y), floor.gradients(x, y)):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+        for _ in range(3):
+            assert bare.step(x, y) == pytest.approx(floor.step(x, y), rel=1e-5)
+        for got, want in zip(bare.params, floor.params):
+            np.testing.assert_allclose(got.array, want, rtol=1e-4, atol=1e-6)
+
+
+def test_the_bare_bound_prints_a_row_per_batch_size():
+    run = subprocess.run([sys.executable, str(BENCHMARKS / "bare.py"), "--quick"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [line.split() for line in run.stdout.splitlines() if line.split()[0].isdigit()]
+    assert [row[0] for row in rows] == ["128", "1024"]
+    for row in rows:
+        assert float(row[1]) > 0
+        for ratio, spread in (row[2:4], row[4:6]):
+            low, high = map(float, spread.strip("[]").split("-"))
+            assert float(ratio) > 0 and 0 < low <= high
+
+
 def test_fresh_processes_summarise_their_own_ratios(quick_results):
     processes = quick_results["settings"]["processes"]
     for row in quick_results["fresh_processes"]:
