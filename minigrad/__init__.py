@@ -112,6 +112,7 @@ from minigrad.optimizer import Optimizer
 from minigrad.autograd import backward
 from minigrad.creation import eye, full, ones, ones_like, rand, randn, zeros_like
 from minigrad.serialization import load, save
+from minigrad import functional
 from minigrad.viz import draw_graph
 from minigrad.higher_order import scatter_add, unbroadcast_tensor
 from minigrad.forward_mode import hessian, jacobian, jvp

@@ -5,12 +5,14 @@
 
 `import minigrad.functional as F`, then F.relu(x), F.cross_entropy(z, y),
 as with PyTorch. Most are the package's own functions under the same name;
-cross_entropy averages over the batch by default, as PyTorch's does.
+cross_entropy averages over the batch by default, as PyTorch's does. Also
+importable as minigrad.nn.functional, PyTorch's spelling.
 """
 
+import sys
 from typing import Any
 
-from minigrad import losses
+from minigrad import losses, nn
 from minigrad.elementwise import relu, tanh, sigmoid
 from minigrad.losses import log_softmax, mse_loss, softmax
 from minigrad.nn import dropout, linear
@@ -32,3 +34,8 @@ def cross_entropy(
     minigrad.cross_entropy is the same loss, one per example by default.
     """
     return losses.cross_entropy(input, target, reduction=reduction)
+
+
+# this module is minigrad.nn.functional too, as posixpath is os.path
+sys.modules["minigrad.nn.functional"] = sys.modules["minigrad.functional"]
+nn.functional = sys.modules["minigrad.functional"]

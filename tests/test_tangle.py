@@ -189,6 +189,17 @@ def test_imports_only_a_replaced_definition_used_are_left_out(tmp_path):
     assert "from minigrad.m import step" in tangle.tangle(_book(_made(tmp_path / "e"), exported))["minigrad/e.py"]
 
 
+def test_a_package_init_keeps_the_submodules_it_imports(tmp_path):
+    """`from minigrad import m` in minigrad/__init__.py loads a submodule (chapter 21 loads
+    functional so that minigrad.nn.functional exists); in any other module, an import from the
+    module itself is noise, and the generated file leaves it out."""
+    root = _book(tmp_path, _fence("minigrad/m.py", "from minigrad.m import X\n\nX = 1\n")
+                 + _fence("minigrad/__init__.py", "from minigrad import m\n"))
+    files = tangle.tangle(root)
+    assert "from minigrad import m" in files["minigrad/__init__.py"]
+    assert "from minigrad.m import" not in files["minigrad/m.py"]
+
+
 def test_the_package_imports_nothing_it_does_not_use():
     for path in sorted((ROOT / "minigrad").glob("*.py")):
         if path.name == "__init__.py":
@@ -223,9 +234,14 @@ def test_no_block_imports_from_its_own_module():
     for chapter in tangle.nav_chapters(ROOT):
         for block in tangle.code_blocks(chapter):
             module = block.target.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            folder = ROOT / block.target.removesuffix("/__init__.py")
             for node in ast.walk(ast.parse(block.code)):
                 if isinstance(node, ast.ImportFrom) and node.module == module:
-                    found.append(f"{chapter.name}: {ast.unparse(node)}")
+                    # the one exception: a package's __init__ loading its own submodules
+                    submodules = block.target.endswith("/__init__.py") and all(
+                        (folder / f"{alias.name}.py").exists() for alias in node.names)
+                    if not submodules:
+                        found.append(f"{chapter.name}: {ast.unparse(node)}")
     assert not found, found
 
 

@@ -872,3 +872,24 @@ def test_a_training_run_in_pytorchs_words():
     with minigrad.NoGrad():
         predicted = model(Tensor(x_test.reshape(-1, 64))).argmax(dim=1).array
     assert (predicted == y_test).mean() > 0.85
+
+
+def test_pytorchs_spelling_of_functional_works_in_a_fresh_interpreter():
+    """`import torch.nn.functional as F` is the first line of most PyTorch code; with minigrad in
+    its place it must work straight after start-up, not only once something imported
+    minigrad.functional (as this file does at its top)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import minigrad.nn.functional as F\n"
+        "from minigrad.nn import functional\n"
+        "import minigrad, minigrad.nn as nn\n"
+        "assert F is functional is nn.functional is minigrad.functional\n"
+        "x = minigrad.tensor([[1.0, -2.0]], requires_grad=True)\n"
+        "nn.functional.cross_entropy(x, [0]).backward()\n"
+        "print(F.relu(x).tolist(), x.grad.shape)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[[1.0, 0.0]] (1, 2)"

@@ -139,8 +139,10 @@ def code_blocks(chapter: Path) -> list[Block]:
 class Imports:
     """The imports of one generated file: `import x` lines and `from m import a, b` merged per m."""
 
-    def __init__(self, own_module: str):
+    def __init__(self, own_module: str, is_package: bool = False):
         self.own_module = own_module
+        # a package's __init__ imports its submodules from itself: `from minigrad import functional`
+        self.is_package = is_package
         self.plain: list[str] = []
         self.from_names: dict[str, list[str]] = {}
 
@@ -152,7 +154,7 @@ class Imports:
             return
         if node.level or node.module is None:
             raise SystemExit(f"relative import in a block of {self.own_module}: use absolute imports")
-        if node.module == self.own_module:
+        if node.module == self.own_module and not self.is_package:
             return
         names = self.from_names.setdefault(node.module, [])
         for alias in node.names:
@@ -434,7 +436,7 @@ def tangle(root: Path = ROOT) -> dict[str, str]:
             docstring, nodes, rest = split_leading_imports(block.code)
             if target not in sources:
                 sources[target], modules[target] = [], Module(target)
-                imports[target] = Imports(module)
+                imports[target] = Imports(module, is_package=target.endswith("/__init__.py"))
                 if docstring:
                     docstrings[target] = docstring.strip("\n") + "\n"
             elif docstring:
