@@ -54,7 +54,9 @@ def import_at(rev: str, folder: Path) -> object:
     package = folder / "minigrad"
     for path in package.rglob("*.py"):
         text = _IMPORTS.sub(lambda m: f"{m[1]}{m[2]} {name}", path.read_text())
-        path.write_text(text.replace('resources.files("minigrad")', f'resources.files("{name}")'))
+        text = text.replace('resources.files("minigrad")', f'resources.files("{name}")')
+        # functional.py enters itself in sys.modules as minigrad.nn.functional too
+        path.write_text(text.replace('sys.modules["minigrad.', f'sys.modules["{name}.'))
     package.rename(folder / name)
     sys.path.insert(0, str(folder))
     module = importlib.import_module(name)

@@ -240,6 +240,9 @@ def test_the_earlier_version_is_a_separate_package(tmp_path):
     assert old is not minigrad and old.__name__ == "minigrad_at_HEAD"
     assert old.Tensor is not minigrad.Tensor
     assert old.tensor.__module__.startswith("minigrad_at_HEAD")
+    # each version's nn.functional is its own functional module (a sys.modules alias in both)
+    assert old.nn.functional is old.functional is not minigrad.functional
+    assert minigrad.nn.functional is minigrad.functional
     x = old.Tensor(np.ones(3, np.float32), requires_grad=True)
     (x * x).sum().backward()
     assert np.array_equal(x.grad.array, [2, 2, 2])
